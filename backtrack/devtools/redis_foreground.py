@@ -1,0 +1,11 @@
+"""Run redis-server in the foreground for REDIS_URL (a Procfile process of `make run`)."""
+
+from __future__ import annotations
+
+import os
+
+from backtrack.devtools.redis_ensure import redis_command
+
+if __name__ == "__main__":
+    command = redis_command(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), daemonize=False)
+    os.execv(command[0], command)

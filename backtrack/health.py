@@ -1,0 +1,67 @@
+"""Dependency probes shared by the system checks and the /healthz endpoint."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+
+@dataclass(frozen=True)
+class Probe:
+    ok: bool
+    detail: str
+
+
+def probe_ffmpeg() -> Probe:
+    path = shutil.which("ffmpeg")
+    if path is None:
+        return Probe(False, "ffmpeg was not found on PATH (Debian package: ffmpeg)")
+    return Probe(True, path)
+
+
+def probe_fluidsynth() -> Probe:
+    try:
+        import fluidsynth  # noqa: F401  (pyfluidsynth loads libfluidsynth when imported)
+    except (ImportError, OSError) as exc:
+        return Probe(False, f"the FluidSynth library could not be loaded (Debian package: libfluidsynth3): {exc}")
+    return Probe(True, "libfluidsynth loaded")
+
+
+def probe_soundfont() -> Probe:
+    path = Path(settings.SOUNDFONT_PATH)
+    if not path.is_file():
+        return Probe(
+            False,
+            f"SOUNDFONT_PATH points at {path}, which does not exist "
+            "(install fluid-soundfont-gm or timgm6mb-soundfont, or set SOUNDFONT_PATH)",
+        )
+    with path.open("rb") as handle:
+        header = handle.read(12)
+    if header[:4] != b"RIFF" or header[8:12] != b"sfbk":
+        return Probe(False, f"SOUNDFONT_PATH points at {path}, which is not a SoundFont 2 file")
+    return Probe(True, str(path))
+
+
+def probe_database() -> Probe:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:
+        return Probe(False, f"database unreachable (DATABASE_URL): {exc}")
+    return Probe(True, connection.vendor)
+
+
+def probe_redis() -> Probe:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        client.ping()
+    except Exception as exc:
+        return Probe(False, f"Redis unreachable (REDIS_URL): {exc}")
+    return Probe(True, "PONG")

@@ -1,0 +1,22 @@
+"""Settings for the test suite: the real settings, with fast and isolated pieces swapped in.
+
+Integration tests start a real Celery worker with this same module, so nothing here may be
+process-local where the worker must see it (database and media come from the environment).
+"""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("SOUNDFONT_PATH", "/usr/share/sounds/sf2/TimGM6mb.sf2")
+os.environ.setdefault("MEDIA_ROOT", str(Path(__file__).resolve().parent.parent / "var" / "test-media"))
+os.environ.setdefault(
+    "RENDER_CACHE_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test-render-cache")
+)
+
+from backtrack.settings import *  # noqa: E402, F403
+from backtrack.settings import REST_FRAMEWORK  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REST_FRAMEWORK = {**REST_FRAMEWORK}

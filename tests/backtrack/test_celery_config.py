@@ -1,0 +1,29 @@
+"""The render queue's delivery settings: what makes a killed or slow render safe."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from backtrack.celery import app
+
+
+def test_celery_app_is_named_backtrack_and_reads_django_settings() -> None:
+    assert app.main == "backtrack"
+    assert app.conf.broker_url == settings.CELERY_BROKER_URL
+
+
+def test_render_queue_delivery_settings() -> None:
+    conf = app.conf
+    assert conf.task_acks_late is True
+    assert conf.task_reject_on_worker_lost is True
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.task_serializer == "json"
+    assert conf.accept_content == ["json"]
+    assert 0 < conf.task_soft_time_limit < conf.task_time_limit
+    # Redis re-delivers an unacknowledged task after the visibility timeout: it must outlast any render.
+    assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
+
+
+def test_broker_and_backend_are_the_configured_redis() -> None:
+    assert app.conf.broker_url.startswith("redis://")
+    assert app.conf.result_backend.startswith("redis://")
