@@ -1,0 +1,135 @@
+"""Benchmark: the engine's render+MP3 against `fluidsynth | ffmpeg` on the same transformed MIDI.
+
+Not a test. For every file in ../shared/midi plus a generated 3-minute and 10-minute 8-part song, with
+the same SoundFont and the same transform (+2 semitones, 0.8x) for both sides, prints: the engine's
+full render+MP3 time (stems cached in a fresh folder), the baseline time, their ratio, the remix time
+(a mix change served from the cached stems) as a ratio of the baseline, and the engine's peak RSS.
+Each engine render runs in a child process so its peak RSS (and its render workers') is its own.
+
+    .venv/bin/python bench/render.py [--soundfont PATH] [--only NAME]
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_MIDI = REPO_ROOT / ".." / "shared" / "midi"
+sys.path.insert(0, str(REPO_ROOT))
+
+TRANSPOSE = 2
+TEMPO = 0.8
+
+
+def engine_child(midi_path: str, soundfont: str, workdir: str) -> None:
+    """Runs in a child process: full render, then a remix; prints timings and peak RSS as JSON."""
+    from tracks.engine import PartMix, VariantSettings, load_arrangement, pool, render_variant
+
+    stems = Path(workdir) / "stems"
+    started = time.perf_counter()
+    arrangement = load_arrangement(Path(midi_path).read_bytes())
+    render_variant(
+        arrangement,
+        VariantSettings(transpose=TRANSPOSE, tempo=TEMPO),
+        out_path=Path(workdir) / "full.mp3",
+        soundfont=soundfont,
+        stem_dir=stems,
+    )
+    full = time.perf_counter() - started
+    started = time.perf_counter()
+    result = render_variant(
+        arrangement,
+        VariantSettings(transpose=TRANSPOSE, tempo=TEMPO, mix={0: PartMix(gain_db=-6.0)}),
+        out_path=Path(workdir) / "remix.mp3",
+        soundfont=soundfont,
+        stem_dir=stems,
+    )
+    remix = time.perf_counter() - started
+    pool.shutdown()
+    self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "full": full,
+                "remix": remix,
+                "reused": result.stems_reused,
+                "audio_s": result.duration_s,
+                "rss_mb": max(self_rss, workers_rss),
+            }
+        )
+    )
+
+
+def baseline(midi_path: Path, soundfont: str, workdir: Path) -> float:
+    """`fluidsynth -ni -T raw -F - SF2 FILE | ffmpeg ... out.mp3` on the equivalently transformed file."""
+    from tracks.engine import load_arrangement
+    from tracks.engine.transform import perform, to_midi_file
+
+    arrangement = load_arrangement(midi_path.read_bytes())
+    transformed = workdir / "transformed.mid"
+    to_midi_file(arrangement, perform(arrangement, transpose=TRANSPOSE, tempo=TEMPO)).save(transformed)
+    command = (
+        f"fluidsynth -ni -T raw -F - {soundfont} {transformed} 2>/dev/null | "
+        f"ffmpeg -loglevel error -y -f s16le -ar 44100 -ac 2 -i - -b:a 192k {workdir / 'baseline.mp3'}"
+    )
+    started = time.perf_counter()
+    subprocess.run(command, shell=True, check=True)  # noqa: S602 - fixed command, our own paths
+    return time.perf_counter() - started
+
+
+def material(workdir: Path, only: str | None) -> list[tuple[str, Path]]:
+    from tracks.engine import compose_song
+
+    files = [(path.name, path) for path in sorted(SHARED_MIDI.glob("*.mid"))]
+    for minutes in (3, 10):
+        path = workdir / f"generated_{minutes}min.mid"
+        path.write_bytes(compose_song(style="pop", minutes=minutes, parts=8, seed=minutes))
+        files.append((path.name, path))
+    return [(name, path) for name, path in files if only is None or only in name]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--soundfont", default="/usr/share/sounds/sf2/TimGM6mb.sf2")
+    parser.add_argument("--only", default=None, help="run only files whose name contains this")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        engine_child(*args.child)
+        return
+    print(f"SoundFont {args.soundfont}; transform {TRANSPOSE:+d} semitones, {TEMPO}x; MP3 192 kbps")
+    header = (
+        f"{'file':26} {'audio s':>8} {'engine s':>9} {'baseline s':>11} {'ratio':>6} "
+        f"{'remix s':>8} {'remix/base':>10} {'peak RSS MB':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory(prefix="backtrack-bench-") as scratch:
+        root = Path(scratch)
+        for name, path in material(root, args.only):
+            workdir = root / f"work-{name}"
+            workdir.mkdir()
+            base = baseline(path, args.soundfont, workdir)
+            output = subprocess.run(
+                [sys.executable, __file__, "--child", str(path), args.soundfont, str(workdir)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            numbers = json.loads(output.strip().splitlines()[-1])
+            print(
+                f"{name:26} {numbers['audio_s']:8.1f} {numbers['full']:9.2f} {base:11.2f} "
+                f"{numbers['full'] / base:6.2f} {numbers['remix']:8.2f} {numbers['remix'] / base:10.2f} "
+                f"{numbers['rss_mb']:12.0f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Writing MP3 and WAV files: playable, tagged, and never half-written."""
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mutagen.id3 import ID3
+from mutagen.wave import WAVE
+
+import tracks.engine.encode as encode_module
+from tracks.engine.encode import open_mp3_encoder, probe_duration, write_audio
+from tracks.engine.errors import InvalidSettings, RenderFailed
+
+RATE = 44100
+TAGS = {"title": "Wonderwall (A major, 0.9x)", "artist": "Backtrack", "key": "A major", "bpm": "78.6"}
+
+
+def _tone(seconds: float, level: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    left = level * np.sin(2 * np.pi * 440 * t)
+    return np.stack([left, 0.5 * left], axis=1).astype(np.float32)
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    """An empty directory of our own (other fixtures may put things in tmp_path)."""
+    directory = tmp_path / "out"
+    directory.mkdir()
+    return directory
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir())
+
+
+def test_mp3_is_playable_for_the_right_duration_and_carries_its_tags(out_dir):
+    # Given 3 seconds of mastered audio
+    out = out_dir / "render.mp3"
+
+    # When it is written as MP3 with tags
+    write_audio(_tone(3.0), RATE, out, tags=TAGS)
+
+    # Then ffprobe decodes it at its length and a tag reader sees title, key and tempo
+    assert probe_duration(out) == pytest.approx(3.0, abs=0.1)
+    tags = ID3(out)
+    assert tags["TIT2"].text == [TAGS["title"]]
+    assert tags["TPE1"].text == ["Backtrack"]
+    assert tags["TKEY"].text == ["A major"]
+    assert tags["TBPM"].text == ["79"]
+    assert _leftovers(out_dir) == ["render.mp3"]
+
+
+def test_streaming_encoder_publishes_the_file_only_when_closed(out_dir):
+    # Given an encoder fed block by block, as the render core does while synthesising
+    out = out_dir / "stream.mp3"
+    with open_mp3_encoder(out, RATE, tags={"title": "Streamed"}, quality=7) as encoder:
+        for block in np.array_split(_tone(2.0), 7):
+            encoder.write(block)
+        # When it is still running
+        # Then nothing is visible under the final name
+        assert not out.exists()
+
+    # And once closed the whole file is there
+    assert probe_duration(out) == pytest.approx(2.0, abs=0.1)
+    assert ID3(out)["TIT2"].text == ["Streamed"]
+    assert _leftovers(out_dir) == ["stream.mp3"]
+
+
+def test_an_error_while_streaming_leaves_no_file(out_dir):
+    out = out_dir / "broken.mp3"
+
+    def render() -> None:
+        with open_mp3_encoder(out, RATE) as encoder:
+            encoder.write(_tone(0.5))
+            raise RuntimeError("synthesis crashed")
+
+    with pytest.raises(RuntimeError):
+        render()
+    assert _leftovers(out_dir) == []
+
+
+def test_wav_is_16_bit_pcm_of_the_same_audio(out_dir):
+    # Given a tone
+    samples = _tone(1.0)
+    out = out_dir / "render.wav"
+
+    # When it is written as WAV
+    write_audio(samples, RATE, out, tags={"title": "Tone"})
+
+    # Then it reads back as 16-bit stereo at the same rate, equal to the input within the dither
+    assert WAVE(out).tags["TIT2"].text == ["Tone"]
+    with wave.open(str(out)) as reader:
+        assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate()) == (2, 2, RATE)
+        frames = reader.readframes(reader.getnframes())
+    decoded = np.frombuffer(frames, dtype="<i2").reshape(-1, 2) / 32767.0
+    np.testing.assert_allclose(decoded, samples, atol=2.5 / 32767)
+    assert probe_duration(out) == pytest.approx(1.0, abs=0.01)
+
+
+def test_float_wav_keeps_samples_exactly(out_dir):
+    samples = _tone(0.5)
+    out = out_dir / "render.wav"
+    write_audio(samples, RATE, out, float_wav=True)
+    data = np.frombuffer(out.read_bytes()[44:], dtype="<f4").reshape(-1, 2)
+    np.testing.assert_array_equal(data, samples)
+
+
+def test_samples_over_full_scale_are_clipped_not_wrapped(out_dir):
+    # Given samples beyond full scale (a limiter bug upstream)
+    loud = np.full((RATE // 2, 2), 1.7, dtype=np.float32)
+    loud[::2] *= -1
+    out = out_dir / "loud.wav"
+
+    # When written as 16-bit
+    write_audio(loud, RATE, out)
+
+    # Then they stay at the rails instead of wrapping around to the other sign
+    decoded = np.frombuffer(out.read_bytes()[44:], dtype="<i2").reshape(-1, 2)
+    assert decoded[1::2].min() >= 32766
+    assert decoded[::2].max() <= -32767
+
+
+@pytest.mark.parametrize("bitrate", ["7k", "193k", "loud"])
+def test_a_bad_bitrate_is_refused_and_leaves_nothing(out_dir, bitrate):
+    out = out_dir / "render.mp3"
+    with pytest.raises(InvalidSettings, match="bitrate"):
+        write_audio(_tone(0.5), RATE, out, bitrate=bitrate)
+    assert _leftovers(out_dir) == []
+
+
+def test_an_unwritable_directory_fails_with_a_reason(out_dir):
+    out = out_dir / "missing" / "render.mp3"
+    with pytest.raises(RenderFailed, match="cannot write"):
+        write_audio(_tone(0.5), RATE, out)
+    assert not out.exists()
+
+
+def test_a_failing_ffmpeg_leaves_neither_the_file_nor_a_partial(out_dir, monkeypatch):
+    # Given an ffmpeg that starts writing its output, then dies with an error
+    fake = out_dir / "bin" / "ffmpeg"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\n"
+        'for last; do :; done\nprintf "ID3 half an mp3" > "$last"\n'
+        "head -c 1000 >/dev/null\n"
+        'echo "Error while encoding: No space left on device" >&2\nexit 1\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(encode_module, "FFMPEG", str(fake))
+    out_dir = out_dir / "renders"
+    out_dir.mkdir()
+
+    # When a render is encoded
+    with pytest.raises(RenderFailed, match="ffmpeg failed: Error while encoding: No space left on device"):
+        write_audio(_tone(2.0), RATE, out_dir / "render.mp3")
+
+    # Then the directory holds nothing at all
+    assert _leftovers(out_dir) == []
+
+
+def test_nothing_to_encode_is_a_failure(out_dir):
+    with pytest.raises(RenderFailed, match="silent"):
+        write_audio(np.zeros((0, 2), dtype=np.float32), RATE, out_dir / "empty.mp3")
+    assert _leftovers(out_dir) == []
+
+
+def test_an_unknown_format_is_refused(out_dir):
+    with pytest.raises(InvalidSettings, match=r"\.mp3 or \.wav"):
+        write_audio(_tone(0.5), RATE, out_dir / "render.ogg")
+    assert _leftovers(out_dir) == []

@@ -1,0 +1,44 @@
+"""Backtrack's render engine: MIDI in, mastered audio out. Pure Python, no Django.
+
+The public surface (see the engine contract) is re-exported here so callers import from
+``tracks.engine`` only and the modules behind it can change.
+"""
+
+from .analyse import analyse
+from .arrangement import Arrangement, Part
+from .compose import compose_song
+from .encode import write_audio
+from .errors import EngineError, InvalidArrangement, InvalidSettings, RenderFailed
+from .keys import suggest_keys
+from .master import MasterReport, integrated_loudness, master, true_peak_dbtp
+from .notes import key_name, note_name, note_number, transpose_key
+from .render import PartMix, RenderResult, VariantSettings, render_variant
+from .timeline import Timeline
+from .validate import load_arrangement
+
+__all__ = [
+    "Arrangement",
+    "EngineError",
+    "InvalidArrangement",
+    "InvalidSettings",
+    "MasterReport",
+    "Part",
+    "PartMix",
+    "RenderFailed",
+    "RenderResult",
+    "Timeline",
+    "VariantSettings",
+    "analyse",
+    "compose_song",
+    "integrated_loudness",
+    "key_name",
+    "load_arrangement",
+    "master",
+    "note_name",
+    "note_number",
+    "render_variant",
+    "suggest_keys",
+    "transpose_key",
+    "true_peak_dbtp",
+    "write_audio",
+]

@@ -1,0 +1,241 @@
+"""The Arrangement: a validated MIDI file as flat arrays plus its parts and tempo map.
+
+Every later step (analysis, transform, synthesis) reads these arrays instead of re-parsing, and the
+``midi`` attribute gives a mido view for callers who want one (built on first use, because mido is
+slow and the engine itself never needs it).
+"""
+
+import hashlib
+import io
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+import mido
+import numpy as np
+
+from .errors import InvalidArrangement
+from .gm import program_name, program_role
+from .smf import RawMidi
+from .tempo import TempoMap
+
+DRUM_CHANNEL = 9
+
+
+@dataclass(frozen=True)
+class Part:
+    """One instrument line: the notes of one channel in one track."""
+
+    index: int
+    track: int
+    channel: int
+    name: str
+    program: int
+    is_drum: bool
+    notes: int
+    low: int
+    high: int
+    named_in_file: bool = False
+
+    @property
+    def instrument(self) -> str:
+        return program_name(self.program, is_drum=self.is_drum)
+
+    @property
+    def family_role(self) -> str:
+        return program_role(self.program, is_drum=self.is_drum)
+
+
+@dataclass(frozen=True)
+class Notes:
+    """Every sounding note, paired on/off, as arrays (seconds at the original tempo)."""
+
+    part: np.ndarray
+    pitch: np.ndarray
+    velocity: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+
+@dataclass
+class Arrangement:
+    data: bytes
+    raw: RawMidi
+    tempo_map: TempoMap
+    parts: list[Part]
+    notes: Notes
+    event_part: np.ndarray  # per raw event: owning part index, -1 for channel-wide and sysex events
+    event_seconds: np.ndarray
+    end_tick: int
+    end_s: float
+    analysis: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @cached_property
+    def midi(self) -> mido.MidiFile:
+        try:
+            return mido.MidiFile(file=io.BytesIO(self.data), clip=True)
+        except Exception as exc:  # mido raises many types; callers only need the reason
+            raise InvalidArrangement(f"the MIDI file cannot be read ({exc})") from exc
+
+    @property
+    def ticks_per_beat(self) -> int:
+        return self.raw.ticks_per_beat
+
+
+def build_arrangement(data: bytes, raw: RawMidi) -> Arrangement:
+    """Pair notes, find the parts and the end of the music."""
+    tempo_map = TempoMap.build(raw.ticks_per_beat, raw.tempos)
+    status = raw.status
+    kinds = status & 0xF0
+    channels = status & 0x0F
+    is_channel = status < 0xF0
+    note_on = (kinds == 0x90) & (raw.d2 > 0)
+    if not note_on.any():
+        raise InvalidArrangement("the file has no notes")
+
+    # A part is a (track, channel) pair that plays notes; numbered in order of first appearance.
+    pair_key = raw.track.astype(np.int64) * 16 + channels
+    keys_with_notes, first_index = np.unique(pair_key[note_on], return_index=True)
+    first_positions = np.flatnonzero(note_on)[first_index]
+    ordered = keys_with_notes[np.argsort(first_positions, kind="stable")]
+    part_of_key = {int(key): index for index, key in enumerate(ordered)}
+
+    note_like = is_channel & ((kinds == 0x80) | (kinds == 0x90) | (kinds == 0xA0))
+    lookup = np.full(64 * 16, -1, dtype=np.int32)
+    for key, index in part_of_key.items():
+        lookup[key] = index
+    event_part = np.where(note_like, lookup[pair_key], -1).astype(np.int32)
+
+    event_seconds = tempo_map.to_seconds(raw.tick)
+    notes = _pair_notes(raw, kinds, channels, event_part, event_seconds)
+    channel_ticks = raw.tick[is_channel]
+    end_tick = int(channel_ticks.max()) if channel_ticks.size else 0
+    end_s = float(tempo_map.second_at(end_tick))
+
+    parts = _distinct_names(
+        [
+            _describe_part(raw, index, int(key), notes, kinds, channels, note_on)
+            for index, key in enumerate(ordered)
+        ]
+    )
+    return Arrangement(
+        data=data,
+        raw=raw,
+        tempo_map=tempo_map,
+        parts=parts,
+        notes=notes,
+        event_part=event_part,
+        event_seconds=event_seconds,
+        end_tick=end_tick,
+        end_s=end_s,
+    )
+
+
+def _pair_notes(
+    raw: RawMidi, kinds: np.ndarray, channels: np.ndarray, event_part: np.ndarray, seconds: np.ndarray
+) -> Notes:
+    positions = np.flatnonzero((kinds == 0x80) | (kinds == 0x90))
+    open_notes: dict[tuple[int, int], list[int]] = {}
+    starts: list[int] = []
+    ends: list[int] = []
+    end_time = float(seconds[-1]) if seconds.size else 0.0
+    velocities = raw.d2
+    pitches = raw.d1
+    kind_list = kinds[positions].tolist()
+    key_list = (event_part[positions] * 128 + pitches[positions]).tolist()
+    vel_list = velocities[positions].tolist()
+    for position, kind, key, velocity in zip(positions.tolist(), kind_list, key_list, vel_list, strict=True):
+        if kind == 0x90 and velocity:
+            open_notes.setdefault(key, []).append(position)
+        else:
+            stack = open_notes.get(key)
+            if stack:
+                starts.append(stack.pop(0))
+                ends.append(position)
+    start_index = np.asarray(starts, dtype=np.int64)
+    end_seconds = seconds[np.asarray(ends, dtype=np.int64)] if ends else np.empty(0)
+    # Notes never released sound until the end of the music.
+    dangling = [position for stack in open_notes.values() for position in stack]
+    if dangling:
+        start_index = np.concatenate((start_index, np.asarray(dangling, dtype=np.int64)))
+        end_seconds = np.concatenate((end_seconds, np.full(len(dangling), end_time)))
+    order = np.argsort(start_index, kind="stable")
+    start_index = start_index[order]
+    return Notes(
+        part=event_part[start_index],
+        pitch=pitches[start_index].astype(np.int16),
+        velocity=velocities[start_index].astype(np.int16),
+        start=seconds[start_index],
+        end=end_seconds[order],
+    )
+
+
+def _describe_part(
+    raw: RawMidi,
+    index: int,
+    key: int,
+    notes: Notes,
+    kinds: np.ndarray,
+    channels: np.ndarray,
+    note_on: np.ndarray,
+) -> Part:
+    track, channel = divmod(key, 16)
+    is_drum = channel == DRUM_CHANNEL
+    mine = notes.part == index
+    pitches = notes.pitch[mine]
+    first_note = int(np.flatnonzero(note_on & (raw.track == track) & (channels == channel))[0])
+    programs = np.flatnonzero((kinds == 0xC0) & (channels == channel))
+    before = programs[programs <= first_note]
+    program = 0
+    if before.size:
+        program = int(raw.d1[before[-1]])
+    elif programs.size:
+        program = int(raw.d1[programs[0]])
+    track_parts = len({int(c) for c in np.unique(channels[note_on & (raw.track == track)])})
+    name = ""
+    if track_parts == 1:
+        name = raw.track_names.get(track, "") or raw.instrument_names.get(track, "")
+    named_in_file = bool(name)
+    if not name:
+        name = program_name(program, is_drum=is_drum)
+    return Part(
+        index=index,
+        track=track,
+        channel=channel,
+        name=name,
+        program=program,
+        is_drum=is_drum,
+        notes=int(pitches.size),
+        low=int(pitches.min()),
+        high=int(pitches.max()),
+        named_in_file=named_in_file,
+    )
+
+
+def _distinct_names(parts: list[Part]) -> list[Part]:
+    """Parts sharing a name (a song title in every track, two guitars) get told apart."""
+    counts: dict[str, int] = {}
+    for part in parts:
+        counts[part.name] = counts.get(part.name, 0) + 1
+    parts = [
+        replace(part, name=f"{part.name} ({part.instrument})")
+        if counts[part.name] > 1 and part.name != part.instrument
+        else part
+        for part in parts
+    ]
+    totals: dict[str, int] = {}
+    for part in parts:
+        totals[part.name] = totals.get(part.name, 0) + 1
+    seen: dict[str, int] = {}
+    named = []
+    for part in parts:
+        if totals[part.name] == 1:
+            named.append(part)
+            continue
+        seen[part.name] = seen.get(part.name, 0) + 1
+        named.append(replace(part, name=f"{part.name} {seen[part.name]}"))
+    return named

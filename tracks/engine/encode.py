@@ -1,0 +1,500 @@
+"""Writing mastered audio to MP3 (LAME through ffmpeg) or WAV, atomically and streaming.
+
+Renders are served straight from storage, so a reader must never see a half-written file: every
+writer encodes into a hidden temporary file in the destination directory (``.name.partial-XXXX``),
+fsyncs it and renames it over the final name, and on any failure deletes the temporary file and
+raises :class:`RenderFailed` with the encoder's own last words.
+
+Writers accept blocks, so the render core can feed ffmpeg while FluidSynth is still synthesising
+(encoding then overlaps synthesis, as the ``fluidsynth | ffmpeg`` baseline does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import shutil
+import struct
+import subprocess
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import numpy as np
+
+from tracks.engine.errors import InvalidSettings, RenderFailed
+
+#: ffmpeg and ffprobe executables; overridable for deployments that ship their own builds.
+FFMPEG = os.environ.get("BACKTRACK_FFMPEG", "ffmpeg")
+FFPROBE = os.environ.get("BACKTRACK_FFPROBE", "ffprobe")
+
+# MPEG-1 Layer III bitrates LAME can write as CBR; the product promises 192 kbps or better, but the
+# lower ones are allowed for previews and tests.
+MP3_BITRATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+_BLOCK_FRAMES = 1 << 16
+
+# Tag names callers use -> ID3v2 text frames. TKEY and TBPM are what DJ and practice apps read.
+_ID3_FRAMES = {
+    "title": "TIT2",
+    "artist": "TPE1",
+    "album": "TALB",
+    "key": "TKEY",
+    "bpm": "TBPM",
+    "genre": "TCON",
+    "date": "TDRC",
+}
+
+
+def parse_bitrate(bitrate: str | int) -> int:
+    """``"192k"``, ``"192"`` or ``192`` -> 192 (kbps); raises InvalidSettings for anything LAME can't do."""
+    text = str(bitrate).strip().lower()
+    match = re.fullmatch(r"(\d{2,3})k?", text)
+    if match is None or int(match.group(1)) not in MP3_BITRATES_KBPS:
+        allowed = ", ".join(f"{b}k" for b in MP3_BITRATES_KBPS)
+        raise InvalidSettings(f"MP3 bitrate {bitrate!r} is not one of {allowed}")
+    return int(match.group(1))
+
+
+def _check_quality(quality: int) -> int:
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 9:
+        raise InvalidSettings(
+            f"MP3 quality must be an integer 0 (best, slowest) to 9 (fastest), got {quality!r}"
+        )
+    return quality
+
+
+def _frames(block: np.ndarray, channels: int) -> np.ndarray:
+    """``block`` as (n, channels); mono blocks are accepted for a mono writer."""
+    array = np.asarray(block)
+    if array.ndim == 1:
+        array = array[:, np.newaxis]
+    if array.ndim != 2 or array.shape[1] != channels:
+        raise ValueError(f"expected a block shaped (n, {channels}), got {np.shape(block)}")
+    return array
+
+
+def _float_bytes(block: np.ndarray) -> bytes:
+    """Interleaved little-endian float32, clipped to full scale so no encoder wraps around."""
+    return np.clip(block, -1.0, 1.0).astype("<f4", copy=False).tobytes()
+
+
+class _Int16Converter:
+    """float -> int16 with TPDF dither of one LSB, then clipping.
+
+    Dither turns the rounding error of quiet fades into benign noise instead of distortion; the seeded
+    generator keeps a render's bytes identical when it is re-run with the same settings.
+    """
+
+    def __init__(self) -> None:
+        self._rng = np.random.default_rng(0)
+
+    def __call__(self, block: np.ndarray) -> bytes:
+        scaled = np.asarray(block, dtype=np.float32) * np.float32(32767.0)
+        scaled += self._rng.random(scaled.shape, dtype=np.float32)
+        scaled -= self._rng.random(scaled.shape, dtype=np.float32)
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, -32768.0, 32767.0, out=scaled)
+        return scaled.astype("<i2").tobytes()
+
+
+def _temporary_beside(out_path: Path) -> Path:
+    """A fresh hidden file next to ``out_path`` (same filesystem, so the final rename is atomic)."""
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{out_path.name}.partial-", dir=out_path.parent)
+    except OSError as exc:
+        raise RenderFailed(f"cannot write {out_path}: {exc.strerror or exc}") from exc
+    os.close(handle)
+    return Path(name)
+
+
+def _commit(temporary: Path, out_path: Path) -> None:
+    """fsync the finished file and move it into place; the directory is fsynced so the name survives."""
+    with temporary.open("rb+") as handle:
+        os.fsync(handle.fileno())
+    temporary.chmod(0o644)
+    temporary.replace(out_path)
+    with contextlib.suppress(OSError):
+        directory = os.open(out_path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def tag_audio(path: str | os.PathLike[str], tags: dict[str, str]) -> None:
+    """Write ID3v2 tags into an MP3 or WAV file in place.
+
+    Known names (title, artist, album, key, bpm, genre, date) become their ID3 frames (TKEY, TBPM, ...),
+    ``comment`` becomes COMM, anything else a TXXX frame. BPM is rounded to an integer as ID3 requires.
+    """
+    from mutagen.id3 import COMM, ID3, TXXX, Frames
+    from mutagen.wave import WAVE
+
+    target = Path(path)
+    # Decide by content, not name: writers tag their hidden ``.partial-XXXX`` file before renaming it.
+    with target.open("rb") as handle:
+        is_wave = handle.read(4) == b"RIFF"
+    if is_wave:
+        wave = WAVE(target)
+        if wave.tags is None:
+            wave.add_tags()
+        id3 = wave.tags
+    else:
+        id3 = ID3()
+    assert id3 is not None
+    for name, value in tags.items():
+        text = str(value)
+        key = name.lower()
+        if key == "bpm":
+            with contextlib.suppress(ValueError):
+                text = str(round(float(text)))
+        if key == "comment":
+            id3.add(COMM(encoding=3, lang="eng", desc="", text=[text]))
+        elif key in _ID3_FRAMES:
+            id3.add(Frames[_ID3_FRAMES[key]](encoding=3, text=[text]))
+        else:
+            id3.add(TXXX(encoding=3, desc=name, text=[text]))
+    if is_wave:
+        wave.save()
+    else:
+        id3.save(target, v2_version=3)
+
+
+class AudioWriter:
+    """Common life cycle of the streaming writers: ``write`` blocks, then ``close`` or ``abort``.
+
+    Used as a context manager it closes on success and aborts (leaving no file) on an exception.
+    """
+
+    out_path: Path
+    channels: int
+
+    def __init__(
+        self, out_path: str | os.PathLike[str], *, channels: int, tags: dict[str, str] | None
+    ) -> None:
+        if channels not in (1, 2):
+            raise ValueError(f"channels must be 1 or 2, got {channels}")
+        self.out_path = Path(out_path)
+        self.channels = channels
+        self.tags = dict(tags or {})
+        self.frames_written = 0
+        self._temporary = _temporary_beside(self.out_path)
+        self._finished = False
+
+    def write(self, block: np.ndarray) -> None:
+        """Append a block of float samples shaped (n, channels), nominally within -1..1."""
+        frames = _frames(block, self.channels)
+        if self._finished:
+            raise RenderFailed(f"{self.out_path.name} is already finished")
+        try:
+            for start in range(0, frames.shape[0], _BLOCK_FRAMES):
+                self._write_bytes(frames[start : start + _BLOCK_FRAMES])
+        except RenderFailed:
+            self.abort()
+            raise
+        self.frames_written += frames.shape[0]
+
+    def close(self) -> None:
+        """Finish the file, tag it and move it to its final name."""
+        if self._finished:
+            return
+        try:
+            if self.frames_written == 0:
+                raise RenderFailed("the render came out silent (no audio to encode)")
+            self._finish()
+            if self.tags:
+                tag_audio(self._temporary, self.tags)
+            _commit(self._temporary, self.out_path)
+        except RenderFailed:
+            self.abort()
+            raise
+        except Exception as exc:
+            self.abort()
+            raise RenderFailed(f"could not write {self.out_path.name}: {exc}") from exc
+        self._finished = True
+
+    def abort(self) -> None:
+        """Stop and delete the partial file; safe to call more than once."""
+        self._finished = True
+        self._stop()
+        self._temporary.unlink(missing_ok=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _write_bytes(self, frames: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        raise NotImplementedError
+
+    def _stop(self) -> None:
+        raise NotImplementedError
+
+
+class Mp3Encoder(AudioWriter):
+    """A running ffmpeg/LAME process fed float32 blocks through its stdin."""
+
+    def __init__(
+        self,
+        out_path: str | os.PathLike[str],
+        sample_rate: int,
+        *,
+        tags: dict[str, str] | None = None,
+        bitrate: str = "192k",
+        quality: int = 7,
+        channels: int = 2,
+    ) -> None:
+        kbps = parse_bitrate(bitrate)
+        level = _check_quality(quality)
+        if shutil.which(FFMPEG) is None:
+            raise RenderFailed(f"ffmpeg is not installed (looked for {FFMPEG!r})")
+        super().__init__(out_path, channels=channels, tags=tags)
+        # stderr goes to a file, not a pipe: a chatty ffmpeg can then never block on a full pipe
+        # while we block writing its stdin.
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as ffmpeg)
+        command = [
+            FFMPEG,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "f32le",
+            "-ar",
+            str(sample_rate),
+            "-ac",
+            str(channels),
+            "-i",
+            "pipe:0",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            f"{kbps}k",
+            "-compression_level",
+            str(level),
+            "-f",
+            "mp3",
+            "-y",
+            str(self._temporary),
+        ]
+        try:
+            self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr
+            )
+        except OSError as exc:
+            self._temporary.unlink(missing_ok=True)
+            self._stderr.close()
+            raise RenderFailed(f"ffmpeg failed to start: {exc}") from exc
+
+    def _failure(self) -> RenderFailed:
+        process = self._process
+        code = process.wait() if process is not None else None
+        self._stderr.seek(0)
+        lines = [line.strip() for line in self._stderr.read().decode(errors="replace").splitlines()]
+        last = next((line for line in reversed(lines) if line), f"exit status {code}")
+        return RenderFailed(f"ffmpeg failed: {last}")
+
+    def _write_bytes(self, frames: np.ndarray) -> None:
+        process = self._process
+        assert process is not None
+        assert process.stdin is not None
+        try:
+            process.stdin.write(_float_bytes(frames))
+        except (BrokenPipeError, OSError) as exc:
+            raise self._failure() from exc
+
+    def _finish(self) -> None:
+        process = self._process
+        assert process is not None
+        assert process.stdin is not None
+        try:
+            process.stdin.close()
+        except (BrokenPipeError, OSError) as exc:
+            raise self._failure() from exc
+        if process.wait() != 0:
+            raise self._failure()
+        self._process = None
+        self._stderr.close()
+
+    def _stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            if process.stdin is not None:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+        self._stderr.close()
+
+
+class WavWriter(AudioWriter):
+    """RIFF/WAVE, 16-bit PCM (dithered) or 32-bit float, streamed; sizes are patched in at the end."""
+
+    def __init__(
+        self,
+        out_path: str | os.PathLike[str],
+        sample_rate: int,
+        *,
+        tags: dict[str, str] | None = None,
+        channels: int = 2,
+        float_samples: bool = False,
+    ) -> None:
+        super().__init__(out_path, channels=channels, tags=tags)
+        self.sample_rate = sample_rate
+        self._float = float_samples
+        self._convert = _float_bytes if float_samples else _Int16Converter()
+        self._width = 4 if float_samples else 2
+        self._handle: IO[bytes] | None = self._temporary.open("wb")
+        self._handle.write(self._header(0))
+
+    def _header(self, frames: int) -> bytes:
+        data_bytes = frames * self.channels * self._width
+        if data_bytes > 0xFFFFFFFF - 36:
+            raise RenderFailed("the WAV file would exceed 4 GB; render MP3 instead")
+        block_align = self.channels * self._width
+        audio_format = 3 if self._float else 1  # WAVE_FORMAT_IEEE_FLOAT / WAVE_FORMAT_PCM
+        return (
+            b"RIFF"
+            + struct.pack("<I", 36 + data_bytes)
+            + b"WAVEfmt "
+            + struct.pack(
+                "<IHHIIHH",
+                16,
+                audio_format,
+                self.channels,
+                self.sample_rate,
+                self.sample_rate * block_align,
+                block_align,
+                self._width * 8,
+            )
+            + b"data"
+            + struct.pack("<I", data_bytes)
+        )
+
+    def _write_bytes(self, frames: np.ndarray) -> None:
+        assert self._handle is not None
+        try:
+            self._handle.write(self._convert(frames))
+        except OSError as exc:
+            raise RenderFailed(f"could not write {self.out_path.name}: {exc.strerror or exc}") from exc
+
+    def _finish(self) -> None:
+        handle = self._handle
+        assert handle is not None
+        try:
+            handle.seek(0)
+            handle.write(self._header(self.frames_written))
+            handle.close()
+        except OSError as exc:
+            raise RenderFailed(f"could not write {self.out_path.name}: {exc.strerror or exc}") from exc
+        self._handle = None
+
+    def _stop(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.close()
+
+
+def open_mp3_encoder(
+    out_path: str | os.PathLike[str],
+    sample_rate: int,
+    *,
+    tags: dict[str, str] | None = None,
+    bitrate: str = "192k",
+    quality: int = 7,
+    channels: int = 2,
+) -> Mp3Encoder:
+    """Start ffmpeg/LAME writing ``out_path`` atomically; feed it with ``.write(block)``, then ``.close()``.
+
+    ``quality`` is LAME's algorithm quality (0 best .. 9 fastest; 7 encodes 180 s in about 1 s).
+    """
+    return Mp3Encoder(out_path, sample_rate, tags=tags, bitrate=bitrate, quality=quality, channels=channels)
+
+
+def open_audio_writer(
+    out_path: str | os.PathLike[str],
+    sample_rate: int,
+    *,
+    tags: dict[str, str] | None = None,
+    bitrate: str = "192k",
+    quality: int = 7,
+    channels: int = 2,
+    float_wav: bool = False,
+) -> AudioWriter:
+    """A streaming writer chosen by the suffix of ``out_path`` (``.mp3`` or ``.wav``)."""
+    suffix = Path(out_path).suffix.lower()
+    if suffix == ".mp3":
+        return open_mp3_encoder(
+            out_path, sample_rate, tags=tags, bitrate=bitrate, quality=quality, channels=channels
+        )
+    if suffix == ".wav":
+        return WavWriter(out_path, sample_rate, tags=tags, channels=channels, float_samples=float_wav)
+    raise InvalidSettings(f"output must end in .mp3 or .wav, not {suffix or 'nothing'!r}")
+
+
+def write_audio(
+    samples: np.ndarray,
+    sample_rate: int,
+    out_path: str | os.PathLike[str],
+    *,
+    tags: dict[str, str] | None = None,
+    bitrate: str = "192k",
+    quality: int = 7,
+    float_wav: bool = False,
+) -> None:
+    """Write float ``samples`` (n, 2) or (n,) as .mp3 or .wav at ``out_path``, atomically.
+
+    Raises InvalidSettings for a bad suffix/bitrate/quality and RenderFailed when encoding fails (the
+    message carries ffmpeg's last error line); in both cases no file is left at ``out_path``.
+    """
+    array = np.asarray(samples)
+    channels = 1 if array.ndim == 1 else array.shape[1]
+    with open_audio_writer(
+        out_path,
+        sample_rate,
+        tags=tags,
+        bitrate=bitrate,
+        quality=quality,
+        channels=channels,
+        float_wav=float_wav,
+    ) as writer:
+        writer.write(array)
+
+
+def probe_duration(path: str | os.PathLike[str]) -> float:
+    """Duration in seconds as ffprobe reports it; raises RenderFailed if the file is not decodable."""
+    command = [
+        FFPROBE,
+        "-v",
+        "error",
+        "-show_entries",
+        "format=duration",
+        "-of",
+        "default=noprint_wrappers=1:nokey=1",
+        str(path),
+    ]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RenderFailed(f"ffprobe failed: {exc}") from exc
+    text = result.stdout.strip()
+    try:
+        duration = float(text)
+    except ValueError:
+        last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+        raise RenderFailed(f"ffprobe failed: {last}") from None
+    if not math.isfinite(duration):
+        raise RenderFailed(f"ffprobe could not tell the duration of {Path(path).name}")
+    return duration

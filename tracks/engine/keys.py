@@ -1,0 +1,49 @@
+"""Rank transpositions by how well the melody then sits in a performer's vocal range."""
+
+from typing import Any
+
+from .notes import note_name, transpose_key
+
+TRANSPOSITIONS = range(-12, 13)
+
+
+def suggest_keys(
+    *, melody_histogram: list[Any], key: str, vocal_low: int, vocal_high: int
+) -> list[dict[str, Any]]:
+    """Every transposition -12..+12, best first; [] when there is no melody to fit.
+
+    Best means: least melody time outside the range, then the melody's duration-weighted centre
+    closest to the middle of the range, then the smallest change from the original.
+    """
+    rows = [(int(pitch), int(count), float(seconds)) for pitch, count, seconds in melody_histogram]
+    rows = [row for row in rows if row[1] > 0]
+    if not rows:
+        return []
+    low, high = sorted((int(vocal_low), int(vocal_high)))
+    total_seconds = sum(seconds for _, _, seconds in rows) or 1.0
+    weights = [seconds if seconds > 0 else 1e-3 for _, _, seconds in rows]
+    centre = sum(pitch * weight for (pitch, _, _), weight in zip(rows, weights, strict=True)) / sum(weights)
+    middle = (low + high) / 2
+    lowest = min(pitch for pitch, _, _ in rows)
+    highest = max(pitch for pitch, _, _ in rows)
+    suggestions: list[dict[str, Any]] = []
+    distances: dict[int, float] = {}
+    for shift in TRANSPOSITIONS:
+        outside = [(count, seconds) for pitch, count, seconds in rows if not low <= pitch + shift <= high]
+        share = sum(seconds for _, seconds in outside) / total_seconds
+        suggestions.append(
+            {
+                "transpose": shift,
+                "key": transpose_key(key, shift),
+                "fits": not outside,
+                "melody_low": note_name(min(127, max(0, lowest + shift))),
+                "melody_high": note_name(min(127, max(0, highest + shift))),
+                "out_of_range": sum(count for count, _ in outside),
+                "out_of_range_share": round(share, 4),
+            }
+        )
+        distances[shift] = round(abs(centre + shift - middle), 6)
+    suggestions.sort(
+        key=lambda item: (item["out_of_range_share"], distances[item["transpose"]], abs(item["transpose"]))
+    )
+    return suggestions

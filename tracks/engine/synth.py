@@ -1,0 +1,257 @@
+"""FluidSynth driven sample-accurately from Python, straight into float32 files.
+
+One synth per process with the SoundFont loaded once: loading FluidR3 costs far more than a short
+render, so the synth lives as long as the worker and is reset between renders. Events are applied
+between ``fluid_synth_write_float`` blocks at their exact sample frame (our own scheduler: FluidSynth's
+player would need a MIDI file and its own timing). Stretches where no voice sounds are written as
+zeros without synthesis, which makes sparse stems nearly free.
+"""
+
+import ctypes
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import fluidsynth
+import numpy as np
+
+from .errors import RenderFailed
+from .smf import STATUS_SYSEX
+
+BLOCK_FRAMES = 8192
+FLUID_BLOCK = 64
+QUIET_AFTER_S = 2.0  # once no voice sounds for this long, the reverb tail has died away
+CHANNELS = 16
+_CC_SUSTAIN, _CC_SOSTENUTO, _CC_ALL_NOTES_OFF = 64, 66, 123
+
+_lib = ctypes.CDLL(fluidsynth.lib)
+_void_p, _int, _double = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
+_SIGNATURES: dict[str, tuple[type, list[type]]] = {
+    "new_fluid_settings": (_void_p, []),
+    "delete_fluid_settings": (None, [_void_p]),  # type: ignore[dict-item]
+    "fluid_settings_setnum": (_int, [_void_p, ctypes.c_char_p, _double]),
+    "fluid_settings_setint": (_int, [_void_p, ctypes.c_char_p, _int]),
+    "new_fluid_synth": (_void_p, [_void_p]),
+    "delete_fluid_synth": (None, [_void_p]),  # type: ignore[dict-item]
+    "fluid_synth_sfload": (_int, [_void_p, ctypes.c_char_p, _int]),
+    "fluid_synth_sfunload": (_int, [_void_p, _int, _int]),
+    "fluid_synth_system_reset": (_int, [_void_p]),
+    "fluid_synth_write_float": (_int, [_void_p, _int, _void_p, _int, _int, _void_p, _int, _int]),
+    "fluid_synth_noteon": (_int, [_void_p, _int, _int, _int]),
+    "fluid_synth_noteoff": (_int, [_void_p, _int, _int]),
+    "fluid_synth_cc": (_int, [_void_p, _int, _int, _int]),
+    "fluid_synth_program_change": (_int, [_void_p, _int, _int]),
+    "fluid_synth_pitch_bend": (_int, [_void_p, _int, _int]),
+    "fluid_synth_channel_pressure": (_int, [_void_p, _int, _int]),
+    "fluid_synth_key_pressure": (_int, [_void_p, _int, _int, _int]),
+    "fluid_synth_sysex": (
+        _int,
+        [_void_p, ctypes.c_char_p, _int, _void_p, _void_p, _void_p, _int],
+    ),
+    "fluid_synth_get_active_voice_count": (_int, [_void_p]),
+    "fluid_synth_all_sounds_off": (_int, [_void_p, _int]),
+    "fluid_synth_get_sfont_by_id": (_void_p, [_void_p, _int]),
+    "fluid_synth_remove_sfont": (_int, [_void_p, _void_p]),
+    "fluid_synth_add_sfont": (_int, [_void_p, _void_p]),
+    "fluid_synth_program_reset": (_int, [_void_p]),
+}
+for _name, (_restype, _argtypes) in _SIGNATURES.items():
+    _function = getattr(_lib, _name)
+    _function.restype = _restype
+    _function.argtypes = _argtypes
+
+# A fresh synth warns about channels without presets until the SoundFont is moved in: noise.
+_FLUID_WARN = 2
+_lib.fluid_set_log_function.restype = _void_p
+_lib.fluid_set_log_function.argtypes = [_int, _void_p, _void_p]
+_lib.fluid_set_log_function(_FLUID_WARN, None, None)
+
+
+@dataclass(frozen=True)
+class StemJob:
+    """Events for one render (a part, a group of parts, or the click) and where to write it."""
+
+    out_path: str
+    n_frames: int
+    end_frame: int
+    frame: np.ndarray
+    status: np.ndarray
+    d1: np.ndarray
+    d2: np.ndarray
+    sysex: list[bytes]
+
+
+@dataclass(frozen=True)
+class StemResult:
+    out_path: str
+    synthesized_frames: int
+
+
+class Synth:
+    """One FluidSynth instance; reuse it through ``process_synth``."""
+
+    def __init__(self, soundfont: str, sample_rate: int = 44_100) -> None:
+        self.sample_rate = sample_rate
+        self._settings = _lib.new_fluid_settings()
+        _lib.fluid_settings_setnum(self._settings, b"synth.sample-rate", float(sample_rate))
+        _lib.fluid_settings_setnum(self._settings, b"synth.gain", 0.2)
+        _lib.fluid_settings_setint(self._settings, b"synth.midi-channels", CHANNELS)
+        _lib.fluid_settings_setint(self._settings, b"synth.cpu-cores", 1)
+        self._synth = _lib.new_fluid_synth(self._settings)
+        if not self._synth:
+            raise RenderFailed("FluidSynth could not start")
+        self.soundfont = ""
+        self._sfont_id = -1
+        self.load(soundfont)
+
+    def load(self, soundfont: str) -> None:
+        if soundfont == self.soundfont:
+            return
+        if self._sfont_id >= 0:
+            _lib.fluid_synth_sfunload(self._synth, self._sfont_id, 1)
+        if not Path(soundfont).is_file():
+            raise RenderFailed(f"SoundFont not found: {soundfont}")
+        sfont_id = _lib.fluid_synth_sfload(self._synth, os.fsencode(soundfont), 1)
+        if sfont_id < 0:
+            raise RenderFailed(f"FluidSynth could not load the SoundFont {soundfont}")
+        self._sfont_id = sfont_id
+        self.soundfont = soundfont
+
+    def reset(self) -> None:
+        """A synth in power-on state with the already loaded SoundFont moved into it.
+
+        ``fluid_synth_system_reset`` leaves voice and effect internals (reverb modulation, reused voice
+        filters) from the previous render, so two renders of the same events would differ slightly.
+        Moving the loaded SoundFont into a freshly created synth costs milliseconds, keeps the
+        SoundFont loaded once, and makes every render a pure function of its events.
+        """
+        sfont = _lib.fluid_synth_get_sfont_by_id(self._synth, self._sfont_id)
+        _lib.fluid_synth_remove_sfont(self._synth, sfont)
+        _lib.delete_fluid_synth(self._synth)
+        self._synth = _lib.new_fluid_synth(self._settings)
+        if not self._synth:
+            raise RenderFailed("FluidSynth could not start")
+        self._sfont_id = _lib.fluid_synth_add_sfont(self._synth, sfont)
+        _lib.fluid_synth_program_reset(self._synth)
+
+    def render(self, job: StemJob) -> StemResult:
+        """Render ``job`` into a .npy float32 (frames, 2) file, in blocks, without holding it in RAM."""
+        self.reset()
+        path = Path(job.out_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as handle:
+            np.lib.format.write_array_header_1_0(
+                handle, {"descr": "<f4", "fortran_order": False, "shape": (job.n_frames, 2)}
+            )
+            writer = _BlockWriter(self._synth, handle, self.sample_rate)
+            self._play(job, writer)
+            writer.advance_to(job.n_frames)
+            writer.flush()
+        return StemResult(job.out_path, writer.synthesized)
+
+    def _play(self, job: StemJob, writer: "_BlockWriter") -> None:
+        synth = _lib
+        handle = self._synth
+        end_sent = False
+        for frame, status, d1, d2 in zip(
+            job.frame.tolist(), job.status.tolist(), job.d1.tolist(), job.d2.tolist(), strict=True
+        ):
+            if not end_sent and frame > job.end_frame:
+                writer.advance_to(job.end_frame)
+                self._release_everything()
+                end_sent = True
+            writer.advance_to(frame)
+            kind, channel = status & 0xF0, status & 0x0F
+            if kind == 0x90:
+                writer.expect_sound()
+                synth.fluid_synth_noteon(handle, channel, d1, d2)
+            elif kind == 0x80:
+                synth.fluid_synth_noteoff(handle, channel, d1)
+            elif kind == 0xB0:
+                synth.fluid_synth_cc(handle, channel, d1, d2)
+            elif kind == 0xE0:
+                synth.fluid_synth_pitch_bend(handle, channel, d1 | (d2 << 7))
+            elif kind == 0xC0:
+                synth.fluid_synth_program_change(handle, channel, d1)
+            elif kind == 0xD0:
+                synth.fluid_synth_channel_pressure(handle, channel, d1)
+            elif kind == 0xA0:
+                synth.fluid_synth_key_pressure(handle, channel, d1, d2)
+            elif status == STATUS_SYSEX:
+                payload = job.sysex[d1].rstrip(b"\xf7")
+                if payload:
+                    synth.fluid_synth_sysex(handle, payload, len(payload), None, None, None, 0)
+        if not end_sent:
+            writer.advance_to(max(job.end_frame, writer.position))
+            self._release_everything()
+
+    def _release_everything(self) -> None:
+        """The end of the music: pedals up and every note released, so nothing rings on forever."""
+        for channel in range(CHANNELS):
+            _lib.fluid_synth_cc(self._synth, channel, _CC_SUSTAIN, 0)
+            _lib.fluid_synth_cc(self._synth, channel, _CC_SOSTENUTO, 0)
+            _lib.fluid_synth_cc(self._synth, channel, _CC_ALL_NOTES_OFF, 0)
+
+
+class _BlockWriter:
+    """Synthesizes up to a frame into a reusable block buffer and streams full blocks to a file."""
+
+    def __init__(self, synth: int, handle: BinaryIO, sample_rate: int) -> None:
+        self._synth = synth
+        self._handle = handle
+        self._buffer = np.zeros((BLOCK_FRAMES, 2), dtype=np.float32)
+        self._address = self._buffer.ctypes.data
+        self._filled = 0
+        self._quiet_after = round(QUIET_AFTER_S * sample_rate)
+        self._last_sound = 0
+        self.position = 0
+        self.synthesized = 0
+
+    def expect_sound(self) -> None:
+        self._last_sound = self.position
+
+    def advance_to(self, target: int) -> None:
+        while self.position < target:
+            count = min(target - self.position, BLOCK_FRAMES - self._filled)
+            quiet = self.position - self._last_sound >= self._quiet_after
+            if quiet and count >= FLUID_BLOCK:
+                # Skip whole FluidSynth blocks only, so the block grid stays where it was.
+                count -= count % FLUID_BLOCK
+                self._buffer[self._filled : self._filled + count] = 0.0
+            else:
+                offset = self._filled * 2
+                _lib.fluid_synth_write_float(
+                    self._synth, count, self._address, offset, 2, self._address, offset + 1, 2
+                )
+                self.synthesized += count
+                if _lib.fluid_synth_get_active_voice_count(self._synth) > 0:
+                    self._last_sound = self.position + count
+            self._filled += count
+            self.position += count
+            if self._filled == BLOCK_FRAMES:
+                self.flush()
+
+    def flush(self) -> None:
+        if self._filled:
+            self._handle.write(self._buffer[: self._filled].tobytes())
+            self._filled = 0
+
+
+_process_synth: Synth | None = None
+
+
+def process_synth(soundfont: str | os.PathLike[str], sample_rate: int = 44_100) -> Synth:
+    """This process' synth, created on first use; a different SoundFont is swapped in, not added."""
+    global _process_synth
+    path = str(Path(soundfont).resolve())
+    if _process_synth is None or _process_synth.sample_rate != sample_rate:
+        _process_synth = Synth(path, sample_rate)
+    else:
+        _process_synth.load(path)
+    return _process_synth
+
+
+def render_job(soundfont: str, job: StemJob) -> StemResult:
+    """Entry point for worker processes (picklable by name)."""
+    return process_synth(soundfont).render(job)
