@@ -27,7 +27,9 @@ def probe_fluidsynth() -> Probe:
     try:
         import fluidsynth  # noqa: F401  (pyfluidsynth loads libfluidsynth when imported)
     except (ImportError, OSError) as exc:
-        return Probe(False, f"the FluidSynth library could not be loaded (Debian package: libfluidsynth3): {exc}")
+        return Probe(
+            False, f"the FluidSynth library could not be loaded (Debian package: libfluidsynth3): {exc}"
+        )
     return Probe(True, "libfluidsynth loaded")
 
 

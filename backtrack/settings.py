@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -20,7 +21,7 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
-def _env_or_fail(read, name: str, **kwargs):  # type: ignore[no-untyped-def]
+def _env_or_fail(read: Any, name: str, **kwargs: Any) -> Any:
     """Read one variable; a malformed value stops start-up with a message that names it."""
     try:
         return read(name, **kwargs)
@@ -125,14 +126,16 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # Workers and the web server write concurrently: wait for locks instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # IMMEDIATE: a writer takes the lock when its transaction starts, so it waits its turn
+    # instead of failing with "database is locked" when upgrading a read lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "performers.User"
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "home"
+LOGIN_REDIRECT_URL = "tracks:home"
+LOGOUT_REDIRECT_URL = "tracks:home"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -233,7 +236,10 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIM
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "renders-requeue-stale": {"task": "tracks.tasks.renders_requeue_stale", "schedule": 60.0},
+    "renders-prune": {"task": "tracks.tasks.renders_prune", "schedule": 15 * 60.0},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -244,6 +250,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
+    "EXCEPTION_HANDLER": "tracks.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "uploads": env.str("THROTTLE_UPLOADS", default="30/hour"),
+        "renders": env.str("THROTTLE_RENDERS", default="120/hour"),
+        "auth": env.str("THROTTLE_AUTH", default="30/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Backtrack API",

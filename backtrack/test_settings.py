@@ -13,10 +13,14 @@ os.environ.setdefault(
     "RENDER_CACHE_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test-render-cache")
 )
 
-from backtrack.settings import *  # noqa: E402, F403
-from backtrack.settings import REST_FRAMEWORK  # noqa: E402
+from backtrack.settings import *  # noqa: F403
+from backtrack.settings import REST_FRAMEWORK
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 REST_FRAMEWORK = {**REST_FRAMEWORK}
+
+# Tests publish to their own queue, so a developer's running worker never takes a test's task
+# (integration tests start a worker with this same settings module, so it consumes this queue).
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("BACKTRACK_TEST_QUEUE", "backtrack-test")

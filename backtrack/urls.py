@@ -9,6 +9,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("performers.api.urls")),
+    path("api/", include("tracks.api.urls")),
     path("", include("performers.urls")),
     path("", include("tracks.urls")),
 ]
