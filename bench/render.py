@@ -2,11 +2,16 @@
 
 Not a test. For every file in ../shared/midi plus a generated 3-minute and 10-minute 8-part song, with
 the same SoundFont and the same transform (+2 semitones, 0.8x) for both sides, prints: the engine's
-full render+MP3 time (stems cached in a fresh folder), the baseline time, their ratio, the remix time
-(a mix change served from the cached stems) as a ratio of the baseline, and the engine's peak RSS.
-Each engine render runs in a child process so its peak RSS (and its render workers') is its own.
+first render+MP3 time (an empty stem folder, so nothing is cached), the baseline time, their ratio,
+the time ``prepare_stems`` then takes to build the per-part stems (a background job in the app), the
+remix time (a mix change served from those stems) and its ratio to the baseline, and the peak RSS of
+the engine's child process and its render workers. Each file runs in a fresh child process, so its
+peak RSS is its own.
 
-    .venv/bin/python bench/render.py [--soundfont PATH] [--only NAME]
+    .venv/bin/python bench/render.py [--soundfont PATH] [--only NAME] [--repeat N]
+
+With ``--repeat N`` each file is measured N times, alternating baseline and engine, and the table shows
+the fastest of each column (the least disturbed run on a shared machine).
 """
 
 import argparse
@@ -27,20 +32,27 @@ TEMPO = 0.8
 
 
 def engine_child(midi_path: str, soundfont: str, workdir: str) -> None:
-    """Runs in a child process: full render, then a remix; prints timings and peak RSS as JSON."""
-    from tracks.engine import PartMix, VariantSettings, load_arrangement, pool, render_variant
+    """Runs in a child process: first render, stem preparation, remix; prints timings and peak RSS."""
+    from tracks.engine import (
+        PartMix,
+        VariantSettings,
+        load_arrangement,
+        pool,
+        prepare_stems,
+        render_variant,
+    )
 
     stems = Path(workdir) / "stems"
+    settings = VariantSettings(transpose=TRANSPOSE, tempo=TEMPO)
     started = time.perf_counter()
     arrangement = load_arrangement(Path(midi_path).read_bytes())
-    render_variant(
-        arrangement,
-        VariantSettings(transpose=TRANSPOSE, tempo=TEMPO),
-        out_path=Path(workdir) / "full.mp3",
-        soundfont=soundfont,
-        stem_dir=stems,
+    first = render_variant(
+        arrangement, settings, out_path=Path(workdir) / "full.mp3", soundfont=soundfont, stem_dir=stems
     )
     full = time.perf_counter() - started
+    started = time.perf_counter()
+    built = prepare_stems(arrangement, settings, soundfont=soundfont, stem_dir=stems)
+    prepare = time.perf_counter() - started
     started = time.perf_counter()
     result = render_variant(
         arrangement,
@@ -50,6 +62,8 @@ def engine_child(midi_path: str, soundfont: str, workdir: str) -> None:
         stem_dir=stems,
     )
     remix = time.perf_counter() - started
+    if first.stems_reused or not built or not result.stems_reused:
+        raise SystemExit("unexpected stem reuse: the timings would not mean what the table says")
     pool.shutdown()
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     workers_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -57,6 +71,7 @@ def engine_child(midi_path: str, soundfont: str, workdir: str) -> None:
         json.dumps(
             {
                 "full": full,
+                "prepare": prepare,
                 "remix": remix,
                 "reused": result.stems_reused,
                 "audio_s": result.duration_s,
@@ -98,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--soundfont", default="/usr/share/sounds/sf2/TimGM6mb.sf2")
     parser.add_argument("--only", default=None, help="run only files whose name contains this")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per file; the fastest of each is shown")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -105,28 +121,32 @@ def main() -> None:
         return
     print(f"SoundFont {args.soundfont}; transform {TRANSPOSE:+d} semitones, {TEMPO}x; MP3 192 kbps")
     header = (
-        f"{'file':26} {'audio s':>8} {'engine s':>9} {'baseline s':>11} {'ratio':>6} "
-        f"{'remix s':>8} {'remix/base':>10} {'peak RSS MB':>12}"
+        f"{'file':26} {'audio s':>8} {'render s':>9} {'baseline s':>11} {'ratio':>6} "
+        f"{'stems s':>8} {'remix s':>8} {'remix/base':>10} {'peak RSS MB':>12}"
     )
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="backtrack-bench-") as scratch:
         root = Path(scratch)
         for name, path in material(root, args.only):
-            workdir = root / f"work-{name}"
-            workdir.mkdir()
-            base = baseline(path, args.soundfont, workdir)
-            output = subprocess.run(
-                [sys.executable, __file__, "--child", str(path), args.soundfont, str(workdir)],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            numbers = json.loads(output.strip().splitlines()[-1])
+            runs = []
+            for attempt in range(max(1, args.repeat)):
+                workdir = root / f"work-{name}-{attempt}"
+                workdir.mkdir()
+                base = baseline(path, args.soundfont, workdir)
+                output = subprocess.run(
+                    [sys.executable, __file__, "--child", str(path), args.soundfont, str(workdir)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                runs.append({"base": base, **json.loads(output.strip().splitlines()[-1])})
+            best = {key: min(run[key] for run in runs) for key in ("base", "full", "prepare", "remix")}
+            base, rss = best["base"], max(run["rss_mb"] for run in runs)
             print(
-                f"{name:26} {numbers['audio_s']:8.1f} {numbers['full']:9.2f} {base:11.2f} "
-                f"{numbers['full'] / base:6.2f} {numbers['remix']:8.2f} {numbers['remix'] / base:10.2f} "
-                f"{numbers['rss_mb']:12.0f}",
+                f"{name:26} {runs[0]['audio_s']:8.1f} {best['full']:9.2f} {base:11.2f} "
+                f"{best['full'] / base:6.2f} {best['prepare']:8.2f} {best['remix']:8.2f} "
+                f"{best['remix'] / base:10.2f} {rss:12.0f}",
                 flush=True,
             )
 

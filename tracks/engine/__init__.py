@@ -12,7 +12,7 @@ from .errors import EngineError, InvalidArrangement, InvalidSettings, RenderFail
 from .keys import suggest_keys
 from .master import MasterReport, integrated_loudness, master, true_peak_dbtp
 from .notes import key_name, note_name, note_number, transpose_key
-from .render import PartMix, RenderResult, VariantSettings, render_variant
+from .render import PartMix, RenderResult, VariantSettings, prepare_stems, render_variant
 from .timeline import Timeline
 from .validate import load_arrangement
 
@@ -36,6 +36,7 @@ __all__ = [
     "master",
     "note_name",
     "note_number",
+    "prepare_stems",
     "render_variant",
     "suggest_keys",
     "transpose_key",

@@ -85,8 +85,8 @@ class MixSummary:
     last_sound: int  # frame after the last sample above -80 dBFS
 
 
-def summarise_mix(mixer: StemMixer, frames: int, sample_rate: int, out: BinaryIO) -> MixSummary:
-    """Pass one: write the mix as raw float32 frames to ``out`` and summarise it."""
+def summarise_mix(mixer: StemMixer, frames: int, sample_rate: int, out: BinaryIO | None = None) -> MixSummary:
+    """Pass one: summarise the mix (and write it as raw float32 frames to ``out`` if given)."""
     row = round(sample_rate * ROW_S)
     hop = row * HOP_ROWS
     sos = k_weighting_sos(sample_rate).astype(np.float32)
@@ -98,7 +98,8 @@ def summarise_mix(mixer: StemMixer, frames: int, sample_rate: int, out: BinaryIO
     for start in range(0, frames, chunk):
         count = min(chunk, frames - start)
         block = mixer.read(count)
-        out.write(block.tobytes())
+        if out is not None:
+            out.write(block.tobytes())
         weighted, state = signal.sosfilt(sos, block, axis=0, zi=state)
         energy = np.einsum("ij,ij->i", weighted, weighted, dtype=np.float64)
         whole = count // hop * hop

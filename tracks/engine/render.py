@@ -3,8 +3,13 @@
 Pipeline: transform events -> synthesize stems (parts or part groups) in parallel worker processes
 into float32 files -> stream the mix through loudness measurement -> plan gain and limiter -> stream
 the mastered mix into the encoder (which runs alongside as its own process) -> atomic rename.
-With ``stem_dir`` every part is its own cached stem, so a later mix change only re-runs the cheap
-streaming stages.
+
+A render synthesizes the audible parts as a few balanced groups (one per render process, split further
+only where parts need different gains), because every FluidSynth instance pays reverb and chorus over
+the whole song whatever it plays: eighteen per-part synths cost several times one mix. Per-part stems
+are built separately by ``prepare_stems`` (a background job after a first render) and cached in
+``stem_dir``; once they exist, ``render_variant`` serves a mix change from them without synthesis,
+reading only the cached unity mix plus the stems whose gain changed.
 """
 
 import hashlib
@@ -27,7 +32,6 @@ from .mix import (
     StemMixer,
     TruePeakMeter,
     plan_gain,
-    read_chunks,
     summarise_mix,
     waveform_peaks,
 )
@@ -36,7 +40,7 @@ from .settings import PartMix, VariantSettings
 from .synth import StemJob, StemResult
 from .transform import Performance, perform
 
-__all__ = ["PartMix", "RenderResult", "VariantSettings", "render_variant"]
+__all__ = ["PartMix", "RenderResult", "VariantSettings", "prepare_stems", "render_variant"]
 
 SAMPLE_RATE = 44_100
 TAIL_S = 3.0  # rendered after the last event so releases and reverb can fade
@@ -44,7 +48,7 @@ END_MARGIN_S = 0.25
 TARGET_LUFS = -14.0
 CEILING_DBTP = -1.0
 MP3_QUALITY = 7  # LAME -q: 3x faster than -q 2 and transparent enough at 192 kbps
-STEM_LAYOUT_VERSION = 1
+STEM_LAYOUT_VERSION = 2  # 2: no mid-song quiet skipping (stems add up to the group render); unity sum
 _CHUNK_FRAMES = 441_000
 
 
@@ -68,6 +72,8 @@ class _StemSet:
     frames: int
     end_frame: int
     warnings: list[str]
+    gains: list[float] | None = None  # linear gain each stem was synthesized for (None: unity)
+    sum_path: Path | None = None  # every stem summed at unity gain (cached per-part stems only)
 
 
 def render_variant(
@@ -95,19 +101,25 @@ def render_variant(
 
     if stem_dir is not None:
         Path(stem_dir).mkdir(parents=True, exist_ok=True)
+    part_gains = settings.part_gains(len(arrangement.parts))
     scratch = Path(tempfile.mkdtemp(prefix="backtrack-render-", dir=stem_dir))
     try:
-        stems, reused = _stems(arrangement, settings, soundfont_path, stem_dir, scratch, report)
-        part_gains = settings.part_gains(len(arrangement.parts))
-        gains = [
-            sum(part_gains[index] if index < len(part_gains) else 1.0 for index in parts) / len(parts)
-            for parts in stems.parts
-        ]
-        mix_path = scratch / "mix.f32"
-        mixer = StemMixer(stems.paths, gains)
+        cached = None
+        if stem_dir is not None:
+            cached = _load_manifest(_stem_directory(arrangement, settings, soundfont_path, stem_dir))
+        if cached is not None:
+            report(0.8)
+            stems, reused = cached, True
+        else:
+            # Not cached yet: render the fast way now; prepare_stems builds per-part stems later.
+            stems = _render_groups(arrangement, settings, part_gains, soundfont_path, scratch, report)
+            reused = False
+        # The mix is summed from the stems in both passes instead of being written out between
+        # them: summing the few inputs again is cheaper than writing and reading a whole mix file.
+        paths, gains = _mix_inputs(stems, part_gains)
+        mixer = StemMixer(paths, gains)
         try:
-            with mix_path.open("wb") as handle:
-                summary = summarise_mix(mixer, stems.frames, SAMPLE_RATE, handle)
+            summary = summarise_mix(mixer, stems.frames, SAMPLE_RATE)
         finally:
             mixer.close()
         report(0.85)
@@ -117,7 +129,7 @@ def render_variant(
         if summary.last_sound == 0:
             raise RenderFailed("the render came out silent (every audible part is muted or empty)")
         plan = plan_gain(summary, target_lufs=TARGET_LUFS, ceiling_dbtp=CEILING_DBTP)
-        true_peak = _write_output(mix_path, frames, plan, out, tags or {})
+        true_peak = _write_output(paths, gains, frames, plan, out, tags or {})
         report(1.0)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -136,79 +148,156 @@ def render_variant(
     )
 
 
-def _stems(
+def prepare_stems(
     arrangement: Arrangement,
     settings: VariantSettings,
-    soundfont: Path,
-    stem_dir: str | os.PathLike[str] | None,
-    scratch: Path,
-    report: Callable[[float], None],
-) -> tuple[_StemSet, bool]:
-    """Cached per-part stems when ``stem_dir`` is given, else two part groups in a scratch folder."""
-    if stem_dir is None:
-        performance = perform(
-            arrangement,
-            transpose=settings.transpose,
-            tempo=settings.tempo,
-            count_in=settings.count_in,
-            click=settings.click,
-        )
-        groups = _balanced_groups(arrangement, performance, pool.worker_count())
-        return _synthesize(performance, groups, soundfont, scratch, report), False
+    *,
+    soundfont: str | os.PathLike[str],
+    stem_dir: str | os.PathLike[str],
+) -> bool:
+    """Render and cache one stem per part for ``settings.stem_key()``; False when already cached.
 
-    stat = soundfont.stat()
-    identity = (
-        f"{arrangement.sha256}:{settings.stem_key()}:{soundfont.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    )
-    digest = hashlib.sha256(f"{identity}:{STEM_LAYOUT_VERSION}".encode()).hexdigest()[:32]
-    directory = Path(stem_dir) / digest
-    cached = _load_manifest(directory)
-    if cached is not None:
-        report(0.8)
-        return cached, True
-    performance = perform(
+    Meant for a low-priority background job after a first render: later mix changes of the same
+    arrangement, key, tempo, click and count-in are then served from the stems without synthesis.
+    The stems are built in a private folder and renamed into place, so readers never see a partial
+    set; when two workers build the same stems at once, the loser discards its copy and returns False.
+    Raises InvalidSettings or RenderFailed.
+    """
+    settings.validate(len(arrangement.parts))
+    settings = settings.normalised()
+    soundfont_path = Path(soundfont)
+    if not soundfont_path.is_file():
+        raise RenderFailed(f"SoundFont not found: {soundfont_path}")
+    Path(stem_dir).mkdir(parents=True, exist_ok=True)
+    directory = _stem_directory(arrangement, settings, soundfont_path, stem_dir)
+    if _load_manifest(directory) is not None:
+        return False
+    performance = _perform(arrangement, settings)
+    groups = [[index] for index in range(performance.part_count)]
+    if performance.has_click:
+        groups.append([performance.click_part])
+    building = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=stem_dir))
+    try:
+        stems = _synthesize(performance, groups, soundfont_path, building, lambda _fraction: None)
+        stems.sum_path = building / "sum.npy"
+        _sum_stems(stems.paths, stems.sum_path, stems.frames)
+        _write_manifest(building, stems)
+        try:
+            building.rename(directory)
+        except OSError:
+            # Another worker finished the same stems first; theirs are identical, keep them.
+            shutil.rmtree(building, ignore_errors=True)
+            if _load_manifest(directory) is None:
+                raise
+            return False
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return True
+
+
+def _perform(arrangement: Arrangement, settings: VariantSettings) -> Performance:
+    return perform(
         arrangement,
         transpose=settings.transpose,
         tempo=settings.tempo,
         count_in=settings.count_in,
         click=settings.click,
     )
-    groups = [[index] for index in range(performance.part_count)]
-    if performance.has_click:
-        groups.append([performance.click_part])
-    building = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=stem_dir))
+
+
+def _stem_directory(
+    arrangement: Arrangement, settings: VariantSettings, soundfont: Path, stem_dir: str | os.PathLike[str]
+) -> Path:
+    """Where the per-part stems of (arrangement, stem key, SoundFont) are cached."""
+    stat = soundfont.stat()
+    identity = (
+        f"{arrangement.sha256}:{settings.stem_key()}:{soundfont.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    )
+    digest = hashlib.sha256(f"{identity}:{STEM_LAYOUT_VERSION}".encode()).hexdigest()[:32]
+    return Path(stem_dir) / digest
+
+
+def _render_groups(
+    arrangement: Arrangement,
+    settings: VariantSettings,
+    part_gains: list[float],
+    soundfont: Path,
+    scratch: Path,
+    report: Callable[[float], None],
+) -> _StemSet:
+    """The audible parts synthesized as a few balanced groups of equal gain, in a scratch folder."""
+    performance = _perform(arrangement, settings)
+    groups, gains = _balanced_groups(arrangement, performance, part_gains, pool.worker_count())
+    stems = _synthesize(performance, groups, soundfont, scratch, report)
+    stems.gains = gains
+    return stems
+
+
+def _mix_inputs(stems: _StemSet, part_gains: list[float]) -> tuple[list[Path], list[float]]:
+    """Files and linear gains whose sum is the mix.
+
+    Per-part stems come with their unity sum, so a mix that changes a few parts reads the sum plus
+    those stems with the gain difference (mute is -1) instead of every stem.
+    """
+    if stems.gains is not None:
+        return list(stems.paths), list(stems.gains)
+    gains = [
+        sum(part_gains[index] if index < len(part_gains) else 1.0 for index in parts) / len(parts)
+        for parts in stems.parts
+    ]
+    changed = [number for number, gain in enumerate(gains) if gain != 1.0]
+    if stems.sum_path is not None and len(changed) < len(gains) / 2:
+        return [stems.sum_path] + [stems.paths[n] for n in changed], [1.0] + [gains[n] - 1.0 for n in changed]
+    return list(stems.paths), gains
+
+
+def _sum_stems(paths: list[Path], out_path: Path, frames: int) -> None:
+    """Write the unity-gain sum of ``paths`` as a (frames, 2) float32 .npy, chunk by chunk."""
+    mixer = StemMixer(paths, [1.0] * len(paths))
     try:
-        stems = _synthesize(performance, groups, soundfont, building, report)
-        _write_manifest(building, stems)
-        try:
-            building.rename(directory)
-        except OSError:
-            # Another worker finished the same stems first; theirs are identical, use them.
-            shutil.rmtree(building, ignore_errors=True)
-            cached = _load_manifest(directory)
-            if cached is None:
-                raise
-            return cached, True
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
-    return _load_manifest(directory) or stems, False
+        with out_path.open("wb") as handle:
+            np.lib.format.write_array_header_1_0(
+                handle, {"descr": "<f4", "fortran_order": False, "shape": (frames, 2)}
+            )
+            for start in range(0, frames, _CHUNK_FRAMES):
+                handle.write(mixer.read(min(_CHUNK_FRAMES, frames - start)).tobytes())
+    finally:
+        mixer.close()
 
 
-def _balanced_groups(arrangement: Arrangement, performance: Performance, count: int) -> list[list[int]]:
-    """Split parts into ``count`` groups of similar synthesis cost (sounding note time)."""
+def _balanced_groups(
+    arrangement: Arrangement,
+    performance: Performance,
+    part_gains: list[float],
+    count: int,
+) -> tuple[list[list[int]], list[float]]:
+    """Audible parts in ``count`` lanes of similar synthesis cost (sounding note time).
+
+    A group is the parts of one lane that share a gain, so each group is mixed with one exact gain;
+    muted parts are not synthesized at all. Returns the groups and their linear gains.
+    """
     notes = arrangement.notes
     cost = np.bincount(notes.part, weights=notes.end - notes.start, minlength=len(arrangement.parts))
-    bins: list[list[int]] = [[] for _ in range(max(1, count))]
-    loads = [0.0] * len(bins)
+    lanes: list[dict[float, list[int]]] = [{} for _ in range(max(1, count))]
+    loads = [0.0] * len(lanes)
     for index in np.argsort(-cost, kind="stable").tolist():
+        gain = part_gains[index]
+        if gain == 0.0:
+            continue
         target = loads.index(min(loads))
-        bins[target].append(index)
+        lanes[target].setdefault(gain, []).append(index)
         loads[target] += float(cost[index])
-    groups = [sorted(group) for group in bins if group]
+    groups: list[list[int]] = []
+    gains: list[float] = []
+    for lane in lanes:
+        for gain, group in lane.items():
+            groups.append(sorted(group))
+            gains.append(gain)
     if performance.has_click:
         groups.append([performance.click_part])
-    return groups
+        gains.append(1.0)
+    return groups, gains
 
 
 def _synthesize(
@@ -268,6 +357,7 @@ def _write_manifest(directory: Path, stems: _StemSet) -> None:
         "frames": stems.frames,
         "end_frame": stems.end_frame,
         "warnings": stems.warnings,
+        "sum": stems.sum_path.name if stems.sum_path is not None else None,
     }
     (directory / "manifest.json").write_text(json.dumps(manifest))
 
@@ -276,7 +366,9 @@ def _load_manifest(directory: Path) -> _StemSet | None:
     try:
         manifest = json.loads((directory / "manifest.json").read_text())
         paths = [directory / name for name in manifest["stems"]]
-        if not all(path.is_file() for path in paths):
+        sum_name = manifest.get("sum")
+        sum_path = directory / sum_name if sum_name else None
+        if not all(path.is_file() for path in paths) or (sum_path is not None and not sum_path.is_file()):
             return None
         return _StemSet(
             directory=directory,
@@ -285,28 +377,32 @@ def _load_manifest(directory: Path) -> _StemSet | None:
             frames=int(manifest["frames"]),
             end_frame=int(manifest["end_frame"]),
             warnings=list(manifest["warnings"]),
+            sum_path=sum_path,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _write_output(mix_path: Path, frames: int, plan: GainPlan, out: Path, tags: dict[str, str]) -> float:
+def _write_output(
+    paths: list[Path], gains: list[float], frames: int, plan: GainPlan, out: Path, tags: dict[str, str]
+) -> float:
     """Pass two: apply the plan while the encoder runs; redone with less gain on an intersample over."""
     out.parent.mkdir(parents=True, exist_ok=True)
     ceiling = 10 ** (CEILING_DBTP / 20)
     meter = TruePeakMeter(ceiling, plan.row)
     for _attempt in range(3):
         meter = TruePeakMeter(ceiling, plan.row)
-        with (
-            mix_path.open("rb") as source,
-            open_audio_writer(out, SAMPLE_RATE, tags=tags, quality=MP3_QUALITY) as writer,
-        ):
-            for start, block in read_chunks(source, frames, _CHUNK_FRAMES):
-                mastered = plan.apply(block, start)
-                meter.add(mastered)
-                writer.write(mastered)
-            if meter.dbtp > CEILING_DBTP + 0.05:
-                writer.abort()
+        mixer = StemMixer(paths, gains)
+        try:
+            with open_audio_writer(out, SAMPLE_RATE, tags=tags, quality=MP3_QUALITY) as writer:
+                for start in range(0, frames, _CHUNK_FRAMES):
+                    mastered = plan.apply(mixer.read(min(_CHUNK_FRAMES, frames - start)), start)
+                    meter.add(mastered)
+                    writer.write(mastered)
+                if meter.dbtp > CEILING_DBTP + 0.05:
+                    writer.abort()
+        finally:
+            mixer.close()
         if meter.dbtp <= CEILING_DBTP + 0.05:
             break
         plan.row_gain = plan.row_gain * 10 ** ((CEILING_DBTP - meter.dbtp - 0.1) / 20)

@@ -3,8 +3,11 @@
 One synth per process with the SoundFont loaded once: loading FluidR3 costs far more than a short
 render, so the synth lives as long as the worker and is reset between renders. Events are applied
 between ``fluid_synth_write_float`` blocks at their exact sample frame (our own scheduler: FluidSynth's
-player would need a MIDI file and its own timing). Stretches where no voice sounds are written as
-zeros without synthesis, which makes sparse stems nearly free.
+player would need a MIDI file and its own timing). Once the last event has been played and no voice
+has sounded for a while, the rest of the stem is written as zeros without synthesis. Quiet stretches
+*between* events are synthesized: skipping them would stop FluidSynth's clock, and with it the
+modulation of its reverb and chorus, so a stem would no longer add up to the mix rendered in one synth
+(measured: correlation 0.47 instead of 0.999998 between a group render and the sum of per-part stems).
 """
 
 import ctypes
@@ -146,6 +149,7 @@ class Synth:
             )
             writer = _BlockWriter(self._synth, handle, self.sample_rate)
             self._play(job, writer)
+            writer.may_skip = True  # nothing more will be played: a silent rest cannot shift anything
             writer.advance_to(job.n_frames)
             writer.flush()
         return StemResult(job.out_path, writer.synthesized)
@@ -207,6 +211,7 @@ class _BlockWriter:
         self._last_sound = 0
         self.position = 0
         self.synthesized = 0
+        self.may_skip = False
 
     def expect_sound(self) -> None:
         self._last_sound = self.position
@@ -214,7 +219,7 @@ class _BlockWriter:
     def advance_to(self, target: int) -> None:
         while self.position < target:
             count = min(target - self.position, BLOCK_FRAMES - self._filled)
-            quiet = self.position - self._last_sound >= self._quiet_after
+            quiet = self.may_skip and self.position - self._last_sound >= self._quiet_after
             if quiet and count >= FLUID_BLOCK:
                 # Skip whole FluidSynth blocks only, so the block grid stays where it was.
                 count -= count % FLUID_BLOCK

@@ -13,6 +13,7 @@ from tracks.engine import (
     VariantSettings,
     integrated_loudness,
     load_arrangement,
+    prepare_stems,
     render_variant,
     true_peak_dbtp,
 )
@@ -112,7 +113,7 @@ def test_real_world_file_renders_without_stuck_notes(tmp_path: Path, soundfont: 
 
 
 def test_mix_change_reuses_stems_and_mute_removes_the_part(tmp_path: Path, soundfont: Path) -> None:
-    # Given a two-part arrangement rendered once with a stem folder
+    # Given a three-part arrangement rendered once with a stem folder
     arrangement = load_arrangement(SHARED_MIDI / "folk_melody_chords.mid")
     stems = tmp_path / "stems"
     first = render_variant(
@@ -122,6 +123,8 @@ def test_mix_change_reuses_stems_and_mute_removes_the_part(tmp_path: Path, sound
         soundfont=soundfont,
         stem_dir=stems,
     )
+    # And its per-part stems prepared (a background job in the app)
+    assert prepare_stems(arrangement, VariantSettings(transpose=2), soundfont=soundfont, stem_dir=stems)
     # When only the mix changes (the melody muted)
     started = time.perf_counter()
     second = render_variant(
