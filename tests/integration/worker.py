@@ -1,0 +1,105 @@
+"""A real Celery worker (prefork, one child) against the real Redis and the test database.
+
+Reusable outside tests/integration (browser tests): start `Worker(...)` inside a test that uses
+`transactional_db`, and stop it before the database is flushed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from backtrack.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parents[2]
+CELERY_BIN = Path(sys.executable).with_name("celery")
+
+
+def database_url() -> str:
+    """The test database as a URL the worker can open (pytest-django created it under a test name)."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        name = str(db["NAME"])
+        if name.startswith("file:") or name == ":memory:":
+            pytest.fail("the SQLite test database must be a file for a worker to open it")
+        return f"sqlite:///{name}"
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Worker:
+    def __init__(self, tmp_path: Path, media: Path, cache_dir: Path) -> None:
+        self.log_path = tmp_path / f"worker-{uuid.uuid4().hex[:6]}.log"
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "backtrack.test_settings",
+            "DATABASE_URL": database_url(),
+            "MEDIA_ROOT": str(media),
+            "RENDER_CACHE_DIR": str(cache_dir),
+            "BACKTRACK_TEST_QUEUE": django_settings.CELERY_TASK_DEFAULT_QUEUE,
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                str(CELERY_BIN), "-A", "backtrack", "worker", "-P", "prefork", "-c", "1",
+                "--loglevel=INFO", "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
+                "--without-gossip", "--without-mingle", "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"the worker exited at start:\n{self.output()}")
+            if " ready." in self.output():
+                return
+            time.sleep(0.2)
+        pytest.fail(f"the worker did not become ready in {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def child_pids(self) -> list[int]:
+        assert self.process is not None
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [int(child) for child in children]
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        # The worker's process group also holds the engine's stem processes; none may outlive it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.log.close()
+        self.process = None
+
+
+def purge_test_queue() -> None:
+    with celery_app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(django_settings.CELERY_TASK_DEFAULT_QUEUE)

@@ -1,0 +1,70 @@
+"""Every error is JSON with a reason; bad input never gives a 500."""
+
+import pytest
+from django.test import Client
+
+from tests.factories import PerformerFactory, TrackFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_unknown_objects_are_json_404(api_client):
+    for url in ("/api/tracks/999999/", "/api/renders/999999/", "/api/tracks/999999/comments/"):
+        response = api_client.get(url)
+        assert response.status_code == 404
+        assert response["Content-Type"].startswith("application/json")
+        assert response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "content_type"),
+    [
+        ("post", "/api/renders/", "{not json", "application/json"),
+        ("post", "/api/renders/", "[1, 2, 3]", "application/json"),
+        ("post", "/api/renders/", '{"track": "abc"}', "application/json"),
+        ("post", "/api/renders/", '{"track": 1, "mix": [1]}', "application/json"),
+        ("post", "/api/renders/", '{"track": 1, "tempo": "NaN"}', "application/json"),
+        ("post", "/api/tracks/", "not multipart", "multipart/form-data; boundary=xyz"),
+        ("patch", "/api/me/", '{"genres": "pop"}', "application/json"),
+        ("patch", "/api/me/", '{"vocal_low": 60}', "application/json"),
+        ("post", "/api/auth/register/", "{}", "application/json"),
+        ("post", "/api/auth/token/", '{"username": ["a"]}', "application/json"),
+    ],
+)
+def test_malformed_requests_are_4xx_json(method, url, body, content_type):
+    # given
+    user = PerformerFactory()
+    TrackFactory(pk=1)
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+
+    # when
+    response = getattr(client, method)(url, data=body, content_type=content_type)
+
+    # then
+    assert 400 <= response.status_code < 500, response.content
+    assert response.json()["detail"]
+
+
+def test_query_parameters_that_are_not_numbers_are_400(api_client):
+    track = TrackFactory()
+    assert api_client.get(f"/api/tracks/{track.pk}/key-suggestions/?performer=abc").status_code == 400
+    assert api_client.get(f"/api/tracks/{track.pk}/comments/?render=abc").status_code == 400
+    assert api_client.get("/api/tracks/?page=abc").status_code == 404
+
+
+def test_redis_trouble_anywhere_is_a_503_with_a_reason(api_client, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from tracks import selectors
+
+    def down(**kwargs):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(selectors, "track_list", down)
+
+    response = api_client.get("/api/tracks/")
+
+    assert response.status_code == 503
+    assert "Redis" in response.json()["detail"]
+    assert response["Retry-After"] == "30"

@@ -1,0 +1,488 @@
+"""Tracks API. One view per resource and method; views validate shapes, services decide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import APIException, NotAuthenticated, ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from performers import selectors as performer_selectors
+from performers.models import Profile, User
+from performers.services import chosen_key_remember
+from tracks import selectors, services
+from tracks.api.pagination import PageNumberPagination100
+from tracks.api.serializers import (
+    CommentCreateInputSerializer,
+    CommentOutputSerializer,
+    CommentPageSerializer,
+    CommentResolveInputSerializer,
+    CommentThreadOutputSerializer,
+    CommentUpdateInputSerializer,
+    KeySuggestionsOutputSerializer,
+    NotificationOutputSerializer,
+    NotificationPageSerializer,
+    NotificationReadInputSerializer,
+    NotificationReadOutputSerializer,
+    RenderCreateInputSerializer,
+    RenderDetailOutputSerializer,
+    RenderOutputSerializer,
+    RenderPageSerializer,
+    RevisionCreateInputSerializer,
+    RevisionOutputSerializer,
+    TrackChosenKeyInputSerializer,
+    TrackChosenKeyOutputSerializer,
+    TrackCreateInputSerializer,
+    TrackListOutputSerializer,
+    TrackOutputSerializer,
+    TrackPageSerializer,
+    TrackUpdateInputSerializer,
+)
+from tracks.api.throttles import RenderRequestThrottle, UploadThrottle
+from tracks.models import Comment, Render, RenderStatus, Revision
+
+ERROR = OpenApiResponse(
+    response={"type": "object", "properties": {"detail": {"type": "string"}}}, description="reason"
+)
+
+
+class RenderNotReady(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "the render is not ready yet"
+
+
+def request_user(request: Request) -> User:
+    """The authenticated user; anonymous requests are refused with 401 (DRF's NotAuthenticated)."""
+    if not isinstance(request.user, User):
+        raise NotAuthenticated()
+    return request.user
+
+
+def _paginate(
+    request: Request, view: APIView, queryset: Any, serializer_class: Any, **context: Any
+) -> Response:
+    paginator = PageNumberPagination100()
+    page: Any = paginator.paginate_queryset(queryset, request, view=view)
+    data = serializer_class(page, many=True, context={"request": request, **context}).data
+    return paginator.get_paginated_response(data)
+
+
+# --- tracks ------------------------------------------------------------------------------------
+
+
+class TrackListCreateApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [UploadThrottle]
+
+    @extend_schema(
+        operation_id="tracks_list",
+        parameters=[
+            OpenApiParameter("genre", str, description="genre slug"),
+            OpenApiParameter("q", str, description="words in the title, description or producer"),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int, description="at most 100"),
+        ],
+        responses={200: TrackPageSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        tracks = selectors.track_list(
+            user=request.user, genre=request.query_params.get("genre"), q=request.query_params.get("q")
+        )
+        return _paginate(request, self, tracks, TrackListOutputSerializer)
+
+    @extend_schema(
+        operation_id="tracks_create",
+        request={"multipart/form-data": TrackCreateInputSerializer},
+        responses={201: TrackOutputSerializer, 400: ERROR, 403: ERROR},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = TrackCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        track = services.track_create(producer=request_user(request), **serializer.validated_data)
+        track = selectors.track_get(user=request.user, track_id=track.pk)
+        return Response(TrackOutputSerializer(track).data, status=status.HTTP_201_CREATED)
+
+
+class TrackDetailApi(APIView):
+    @extend_schema(operation_id="tracks_retrieve", responses={200: TrackOutputSerializer, 404: ERROR})
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(TrackOutputSerializer(selectors.track_get(user=request.user, track_id=pk)).data)
+
+    @extend_schema(
+        operation_id="tracks_update",
+        request=TrackUpdateInputSerializer,
+        responses={200: TrackOutputSerializer, 403: ERROR, 404: ERROR},
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        track = selectors.track_get(user=request.user, track_id=pk)
+        serializer = TrackUpdateInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        services.track_update(user=request_user(request), track=track, **serializer.validated_data)
+        return Response(TrackOutputSerializer(selectors.track_get(user=request.user, track_id=pk)).data)
+
+
+class RevisionListCreateApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [UploadThrottle]
+
+    @extend_schema(
+        operation_id="revisions_list", responses={200: RevisionOutputSerializer(many=True), 404: ERROR}
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        track = selectors.track_get(user=request.user, track_id=pk)
+        return Response(RevisionOutputSerializer(selectors.revision_list(track=track), many=True).data)
+
+    @extend_schema(
+        operation_id="revisions_create",
+        request={"multipart/form-data": RevisionCreateInputSerializer},
+        responses={201: RevisionOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        track = selectors.track_get(user=request.user, track_id=pk)
+        serializer = RevisionCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        revision = services.revision_create(
+            track=track, user=request_user(request), **serializer.validated_data
+        )
+        return Response(RevisionOutputSerializer(revision).data, status=status.HTTP_201_CREATED)
+
+
+def _vocal_range_for(request: Request) -> tuple[int | None, int | None]:
+    performer_id = request.query_params.get("performer")
+    if performer_id:
+        if not performer_id.isdigit():
+            raise ValidationError({"performer": ["performer must be a user id"]})
+        profile = Profile.objects.filter(user_id=int(performer_id)).first()
+        if profile is None:
+            raise Http404("no such performer")
+        return profile.vocal_low, profile.vocal_high
+    if isinstance(request.user, User):
+        profile = performer_selectors.profile_get(user=request_user(request))
+        return profile.vocal_low, profile.vocal_high
+    return None, None
+
+
+class KeySuggestionsApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="tracks_key_suggestions",
+        parameters=[OpenApiParameter("performer", int, description="user id; default: you")],
+        responses={200: KeySuggestionsOutputSerializer, 400: ERROR, 404: ERROR},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        track = selectors.track_get(user=request.user, track_id=pk)
+        vocal_low, vocal_high = _vocal_range_for(request)
+        result = selectors.key_suggestions(track=track, vocal_low=vocal_low, vocal_high=vocal_high)
+        chosen = (
+            performer_selectors.chosen_key_get(performer=request_user(request), track=track)
+            if isinstance(request.user, User)
+            else None
+        )
+        return Response({**result, "chosen_transpose": chosen})
+
+
+class ChosenKeyApi(APIView):
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(
+        operation_id="tracks_chosen_key",
+        request=TrackChosenKeyInputSerializer,
+        responses={200: TrackChosenKeyOutputSerializer, 404: ERROR},
+    )
+    def put(self, request: Request, pk: int) -> Response:
+        track = selectors.track_get(user=request.user, track_id=pk)
+        serializer = TrackChosenKeyInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        chosen = chosen_key_remember(
+            performer=request_user(request), track=track, **serializer.validated_data
+        )
+        return Response({"track": track.pk, "transpose": chosen.transpose})
+
+
+# --- renders -----------------------------------------------------------------------------------
+
+
+class RenderCreateApi(APIView):
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser, FormParser]
+    throttle_classes = [RenderRequestThrottle]
+
+    @extend_schema(
+        operation_id="renders_create",
+        request=RenderCreateInputSerializer,
+        responses={
+            202: RenderDetailOutputSerializer,
+            200: RenderDetailOutputSerializer,
+            400: ERROR,
+            404: ERROR,
+            429: ERROR,
+            503: ERROR,
+        },
+        description="Queue a render (202), or get the existing render with the same settings "
+        "(200 when it is done, 202 while it is queued or rendering).",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RenderCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        revision_id = data.pop("revision", None)
+        track_id = data.pop("track", None)
+        if revision_id is not None:
+            revision = selectors.revision_get(user=request.user, revision_id=revision_id)
+            if track_id is not None and revision.track_id != track_id:
+                raise ValidationError({"revision": ["that revision belongs to another track"]})
+        else:
+            track = selectors.track_get(user=request.user, track_id=track_id)
+            if track.current_revision is None:
+                raise ValidationError({"track": ["this track has no revision yet"]})
+            revision = track.current_revision
+        render, _created = services.render_request(
+            user=request_user(request), revision=revision, settings=data
+        )
+        render = selectors.render_get(user=request.user, render_id=render.pk)
+        body = RenderDetailOutputSerializer(render, context={"request": request}).data
+        code = status.HTTP_200_OK if render.status == RenderStatus.DONE else status.HTTP_202_ACCEPTED
+        return Response(body, status=code, headers={"Location": f"/api/renders/{render.pk}/"})
+
+
+class RenderDetailApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="renders_retrieve", responses={200: RenderDetailOutputSerializer, 404: ERROR})
+    def get(self, request: Request, pk: int) -> Response:
+        render = selectors.render_get(user=request.user, render_id=pk)
+        return Response(RenderDetailOutputSerializer(render, context={"request": request}).data)
+
+
+class RenderDownloadApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="renders_download",
+        responses={
+            (200, "audio/mpeg"): OpenApiResponse(response=OpenApiTypes.BINARY, description="the MP3"),
+            404: ERROR,
+            409: ERROR,
+        },
+    )
+    def get(self, request: Request, pk: int) -> FileResponse:
+        render = selectors.render_get(user=request.user, render_id=pk)
+        if render.status != RenderStatus.DONE or not render.audio:
+            raise RenderNotReady(f"the render is not ready (status: {render.status})")
+        try:
+            handle = render.audio.open("rb")
+        except FileNotFoundError as exc:
+            raise Http404("the audio of this render is gone; request it again") from exc
+        services.render_mark_accessed(render=render)
+        response = FileResponse(
+            handle,
+            as_attachment=True,
+            filename=selectors.render_download_filename(render=render),
+            content_type="audio/mpeg",
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+class TrackRenderListApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="tracks_renders",
+        parameters=[OpenApiParameter("status", str, enum=[choice for choice, _ in RenderStatus.choices])],
+        responses={200: RenderPageSerializer, 404: ERROR},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        track = selectors.track_get(user=request.user, track_id=pk)
+        renders = selectors.render_list(
+            user=request.user, track=track, status=request.query_params.get("status")
+        )
+        return _paginate(request, self, renders, RenderOutputSerializer)
+
+
+# --- comments ----------------------------------------------------------------------------------
+
+
+def _viewed_render(request: Request, track_id: int) -> Render | None:
+    render_id = request.query_params.get("render")
+    if not render_id:
+        return None
+    if not render_id.isdigit():
+        raise ValidationError({"render": ["render must be a render id"]})
+    render = selectors.render_get(user=request.user, render_id=int(render_id))
+    if render.revision.track_id != track_id:
+        raise ValidationError({"render": ["that render belongs to another track"]})
+    return render
+
+
+def _resolve_in_track(request: Request, track_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Turn ids from the request into objects of this track; unknown ids are field errors."""
+    resolved: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    if data.get("parent") is not None:
+        resolved["parent"] = Comment.objects.filter(pk=data["parent"], track_id=track_id).first()
+        if resolved["parent"] is None:
+            errors["parent"] = ["no such comment on this track"]
+    if data.get("revision") is not None:
+        resolved["revision"] = Revision.objects.filter(pk=data["revision"], track_id=track_id).first()
+        if resolved["revision"] is None:
+            errors["revision"] = ["no such revision of this track"]
+    if data.get("render") is not None:
+        resolved["render"] = (
+            Render.objects.select_related("revision")
+            .filter(pk=data["render"], revision__track_id=track_id)
+            .first()
+        )
+        if resolved["render"] is None:
+            errors["render"] = ["no such render of this track"]
+    if errors:
+        raise ValidationError(errors)
+    return resolved
+
+
+class CommentListCreateApi(APIView):
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(
+        operation_id="comments_list",
+        parameters=[
+            OpenApiParameter("resolved", bool, description="only resolved (true) or open (false) threads"),
+            OpenApiParameter("render", int, description="give positions in seconds for this render"),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int),
+        ],
+        responses={200: CommentPageSerializer, 404: ERROR},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        track = selectors.track_get(user=request.user, track_id=pk)
+        resolved_param = request.query_params.get("resolved")
+        resolved = None if resolved_param in (None, "") else resolved_param.lower() in ("1", "true", "yes")
+        comments = selectors.comment_list(user=request.user, track=track, resolved=resolved)
+        return _paginate(
+            request,
+            self,
+            comments,
+            CommentThreadOutputSerializer,
+            viewer=request.user,
+            render=_viewed_render(request, track.pk),
+        )
+
+    @extend_schema(
+        operation_id="comments_create",
+        request=CommentCreateInputSerializer,
+        parameters=[OpenApiParameter("render", int, description="give positions in seconds for this render")],
+        responses={201: CommentOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        track = selectors.track_get(user=request.user, track_id=pk)
+        serializer = CommentCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        comment = services.comment_post(
+            user=request_user(request),
+            track=track,
+            body=data["body"],
+            at_seconds=data.get("at_seconds"),
+            **_resolve_in_track(request, track.pk, data),
+        )
+        comment = selectors.comment_get(user=request.user, comment_id=comment.pk)
+        context = {"request": request, "viewer": request.user, "render": _viewed_render(request, track.pk)}
+        return Response(
+            CommentOutputSerializer(comment, context=context).data, status=status.HTTP_201_CREATED
+        )
+
+
+class CommentDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(
+        operation_id="comments_update",
+        request=CommentUpdateInputSerializer,
+        responses={200: CommentOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        comment = selectors.comment_get(user=request.user, comment_id=pk)
+        serializer = CommentUpdateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        comment = services.comment_update(
+            user=request_user(request), comment=comment, body=serializer.validated_data["body"]
+        )
+        return Response(CommentOutputSerializer(comment, context={"viewer": request.user}).data)
+
+    @extend_schema(operation_id="comments_destroy", responses={204: None, 403: ERROR, 404: ERROR})
+    def delete(self, request: Request, pk: int) -> Response:
+        comment = selectors.comment_get(user=request.user, comment_id=pk)
+        services.comment_delete(user=request_user(request), comment=comment)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CommentResolveApi(APIView):
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(
+        operation_id="comments_resolve",
+        request=CommentResolveInputSerializer,
+        responses={200: CommentOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        comment = selectors.comment_get(user=request.user, comment_id=pk)
+        serializer = CommentResolveInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        revision = None
+        if data.get("revision") is not None:
+            revision = _resolve_in_track(request, comment.track_id, {"revision": data["revision"]})[
+                "revision"
+            ]
+        comment = services.comment_resolve(
+            user=request_user(request), comment=comment, resolved=data["resolved"], revision=revision
+        )
+        return Response(CommentOutputSerializer(comment, context={"viewer": request.user}).data)
+
+
+# --- notifications -----------------------------------------------------------------------------
+
+
+class NotificationListApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="notifications_list",
+        parameters=[OpenApiParameter("unread", bool), OpenApiParameter("page", int)],
+        responses={200: NotificationPageSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        unread = request.query_params.get("unread", "").lower() in ("1", "true", "yes")
+        notifications = selectors.notification_list(user=request_user(request), unread_only=unread)
+        return _paginate(request, self, notifications, NotificationOutputSerializer)
+
+
+class NotificationReadApi(APIView):
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(
+        operation_id="notifications_read",
+        request=NotificationReadInputSerializer,
+        responses={200: NotificationReadOutputSerializer},
+        description="Mark the given notifications (or all) as read.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = NotificationReadInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = request_user(request)
+        marked = services.notification_mark_read(user=user, ids=serializer.validated_data.get("ids"))
+        return Response({"marked": marked})

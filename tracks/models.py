@@ -1,0 +1,236 @@
+"""Tracks, their revisions (uploaded MIDI files), renders (audio variants) and the feedback thread.
+
+Rows carry their own state (a render's status, error and attempts) so the web, the workers and the
+periodic sweeper agree through the database; business rules live in ``tracks/services.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.db import models
+from django.db.models import Q
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+
+class Track(models.Model):
+    producer = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tracks"
+    )
+    title = models.CharField(max_length=200)
+    genre = models.ForeignKey("performers.Genre", on_delete=models.PROTECT, related_name="tracks")
+    description = models.TextField(blank=True, max_length=4000)
+    is_public = models.BooleanField(default=True)
+    current_revision = models.ForeignKey(
+        "tracks.Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["is_public", "-created_at"], name="track_public_recent")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        try:
+            return reverse("tracks:detail", kwargs={"pk": self.pk})
+        except NoReverseMatch:
+            return f"/tracks/{self.pk}/"
+
+
+def revision_upload_to(instance: Revision, filename: str) -> str:
+    return f"arrangements/{instance.track_id}/r{instance.number}.mid"
+
+
+class Revision(models.Model):
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    midi = models.FileField(upload_to=revision_upload_to, max_length=255)
+    original_filename = models.CharField(max_length=255, blank=True)
+    midi_sha256 = models.CharField(max_length=64)
+    notes = models.TextField(blank=True, max_length=4000)
+    analysis = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="revisions"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["track", "-number"]
+        constraints = [models.UniqueConstraint(fields=["track", "number"], name="revision_unique_number")]
+
+    def __str__(self) -> str:
+        return f"{self.track} r{self.number}"
+
+    @property
+    def parts(self) -> list[dict[str, Any]]:
+        return list(self.analysis.get("parts", []))
+
+
+class RenderStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RENDERING = "rendering", "Rendering"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_RENDER_STATUSES = (RenderStatus.QUEUED, RenderStatus.RENDERING)
+
+
+class Render(models.Model):
+    """One audio variant of one revision; identical settings on one revision exist once."""
+
+    revision = models.ForeignKey(Revision, on_delete=models.CASCADE, related_name="renders")
+    settings = models.JSONField(help_text="Normalised VariantSettings.to_dict()")
+    settings_hash = models.CharField(max_length=64)
+    stem_key = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=10, choices=RenderStatus.choices, default=RenderStatus.QUEUED)
+    error = models.TextField(blank=True)
+    progress = models.FloatField(default=0.0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    task_id = models.CharField(max_length=64, blank=True)
+    audio = models.FileField(blank=True, max_length=255)
+    audio_size = models.BigIntegerField(default=0)
+    duration_s = models.FloatField(null=True, blank=True)
+    key = models.CharField(max_length=20, blank=True)
+    tempo_bpm = models.FloatField(null=True, blank=True)
+    peaks = models.JSONField(default=list, blank=True)
+    stems_reused = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="renders",
+    )
+    requesters = models.ManyToManyField(
+        django_settings.AUTH_USER_MODEL, blank=True, related_name="requested_renders"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_accessed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["revision", "settings_hash"], name="render_unique_settings"),
+            models.CheckConstraint(
+                condition=Q(progress__gte=0.0, progress__lte=1.0), name="render_progress_0_1"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "last_accessed_at"], name="render_status_access"),
+            models.Index(fields=["requested_by", "status"], name="render_requester_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"render {self.pk} of {self.revision} ({self.status})"
+
+    @property
+    def transpose(self) -> int:
+        return int(self.settings.get("transpose", 0))
+
+    @property
+    def tempo(self) -> float:
+        return float(self.settings.get("tempo", 1.0))
+
+    @property
+    def click(self) -> bool:
+        return bool(self.settings.get("click", False))
+
+    @property
+    def count_in(self) -> int:
+        return int(self.settings.get("count_in", 0))
+
+    @property
+    def mix(self) -> dict[str, Any]:
+        return dict(self.settings.get("mix", {}))
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_RENDER_STATUSES
+
+
+class Comment(models.Model):
+    """A remark on a track; ``at_bar``/``at_beat`` pin it to a musical position, not to seconds."""
+
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comments"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
+    body = models.TextField(max_length=5000)
+    revision = models.ForeignKey(
+        Revision, null=True, blank=True, on_delete=models.SET_NULL, related_name="comments"
+    )
+    render = models.ForeignKey(
+        Render, null=True, blank=True, on_delete=models.SET_NULL, related_name="comments"
+    )
+    at_bar = models.IntegerField(null=True, blank=True)
+    at_beat = models.FloatField(null=True, blank=True)
+    resolved = models.BooleanField(default=False)
+    resolved_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_in_revision = models.ForeignKey(
+        Revision, null=True, blank=True, on_delete=models.SET_NULL, related_name="resolved_comments"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # A deleted comment that others replied to keeps its place in the thread, without its text.
+    is_deleted = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(at_bar__isnull=True, at_beat__isnull=True)
+                | Q(at_bar__isnull=False, at_beat__isnull=False),
+                name="comment_position_complete",
+            ),
+        ]
+        indexes = [models.Index(fields=["track", "parent", "resolved"], name="comment_thread")]
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} on {self.track_id} by {self.author_id}"
+
+    @property
+    def has_position(self) -> bool:
+        return self.at_bar is not None
+
+
+class NotificationKind(models.TextChoices):
+    COMMENT = "comment", "New comment"
+    REPLY = "reply", "Reply"
+    RESOLVED = "resolved", "Comment resolved"
+    REOPENED = "reopened", "Comment reopened"
+    RENDER_DONE = "render_done", "Render ready"
+    RENDER_FAILED = "render_failed", "Render failed"
+
+
+class Notification(models.Model):
+    recipient = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    text = models.CharField(max_length=500)
+    url = models.CharField(max_length=500, blank=True)
+    read = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recipient", "read", "-created_at"], name="notification_inbox")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.recipient_id}: {self.text}"

@@ -1,0 +1,81 @@
+"""Celery tasks: thin hand-offs to services. They take ids, never model instances."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from tracks import services
+from tracks.engine import EngineError
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_RETRIES = 3
+
+
+@shared_task(bind=True, name="tracks.tasks.render_run", max_retries=TRANSIENT_RETRIES)
+def render_run(self: Task, render_id: int) -> str:
+    """Render one variant. Idempotent: a finished render is skipped; a redelivery counts an attempt."""
+    try:
+        render = services.render_claim(render_id=render_id, task_id=self.request.id or "")
+    except (OperationalError, InterfaceError) as exc:
+        # The database was busy or away: nothing has started, so try again shortly.
+        raise self.retry(exc=exc, countdown=1 + self.request.retries) from exc
+    if render is None:
+        return "skipped"
+    try:
+        render = services.render_execute(render=render)
+    except SoftTimeLimitExceeded:
+        limit = settings.CELERY_TASK_SOFT_TIME_LIMIT
+        services.render_fail(render_id=render_id, reason=f"the render took longer than {limit} s; giving up")
+        return "failed"
+    except services.TransientRenderError as exc:
+        if self.request.retries >= TRANSIENT_RETRIES:
+            services.render_fail(render_id=render_id, reason=str(exc))
+            return "failed"
+        services.render_release(render_id=render_id)
+        raise self.retry(exc=exc, countdown=min(60, 5 * 2**self.request.retries)) from exc
+    except Exception:
+        logger.exception("render %s failed unexpectedly", render_id)
+        services.render_fail(render_id=render_id, reason="the render failed because of an internal error")
+        return "failed"
+    return str(render.status)
+
+
+STEMS_DEFER_S = 15
+STEMS_MAX_DEFERRALS = 20
+
+
+@shared_task(
+    bind=True, name="tracks.tasks.render_stems_prepare", acks_late=False, max_retries=STEMS_MAX_DEFERRALS
+)
+def render_stems_prepare(self: Task, render_id: int) -> bool:
+    """Per-part stems after a first render, so later mix changes skip synthesis (best effort).
+
+    Low priority by deferral: while renders are queued it steps back and tries again later.
+    """
+    try:
+        return services.render_stems_prepare(render_id=render_id)
+    except services.StemsDeferred as exc:
+        if self.request.retries >= STEMS_MAX_DEFERRALS:
+            return False
+        raise self.retry(exc=exc, countdown=STEMS_DEFER_S) from exc
+    except EngineError as exc:
+        logger.warning("stems for render %s were not prepared: %s", render_id, exc)
+        return False
+
+
+@shared_task(name="tracks.tasks.renders_requeue_stale")
+def renders_requeue_stale() -> int:
+    """Re-enqueue renders whose task never reached the broker or was lost with a worker."""
+    return services.render_requeue_stale()
+
+
+@shared_task(name="tracks.tasks.renders_prune")
+def renders_prune() -> dict[str, int]:
+    """Keep stored renders and this worker's stems under RENDER_STORAGE_BUDGET_MB."""
+    return services.render_prune()
