@@ -21,9 +21,7 @@ def test_healthz_is_200_when_every_dependency_answers(client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_healthz_is_503_and_names_redis_when_redis_is_unreachable(
-    client: Client, settings: Any
-) -> None:
+def test_healthz_is_503_and_names_redis_when_redis_is_unreachable(client: Client, settings: Any) -> None:
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
 
     response = client.get("/healthz")

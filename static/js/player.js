@@ -1,0 +1,240 @@
+/*
+ * Waveform player for a render: draws the peaks computed at render time on a canvas, seeks on
+ * click and with the keyboard, and shows the pinned comments of the thread as markers.
+ *
+ * Markup (templates/tracks/_player.html):
+ *   <div class="player" data-player data-render-id="12" data-duration="184.2">
+ *     <script type="application/json" id="peaks-data">[0.1, 0.4, ...]</script>
+ *     <div class="waveform" tabindex="0" role="slider" ...><canvas></canvas><div class="waveform-markers"></div></div>
+ *     <audio controls preload="metadata" src="..."></audio>
+ *     <span data-time-readout></span>
+ *   </div>
+ * Elements anywhere on the page with data-seek="<seconds>" seek the player when clicked and are drawn
+ * as markers (the thread renders them for the render this player plays).
+ */
+(function () {
+  "use strict";
+
+  var PLAYED = "#f2a900";
+  var UNPLAYED = "#8f88c9";
+  var KEY_STEP_SECONDS = 5;
+
+  function formatTime(seconds) {
+    if (!isFinite(seconds) || seconds < 0) {
+      seconds = 0;
+    }
+    var whole = Math.floor(seconds);
+    var minutes = Math.floor(whole / 60);
+    var rest = whole % 60;
+    return minutes + ":" + (rest < 10 ? "0" : "") + rest;
+  }
+
+  function readPeaks(root) {
+    var node = root.querySelector('script[type="application/json"]');
+    if (!node) {
+      return [];
+    }
+    try {
+      var values = JSON.parse(node.textContent);
+      return Array.isArray(values) ? values : [];
+    } catch (error) {
+      return [];
+    }
+  }
+
+  function Player(root) {
+    this.root = root;
+    this.audio = root.querySelector("audio");
+    this.wave = root.querySelector(".waveform");
+    this.canvas = this.wave.querySelector("canvas");
+    this.markerLayer = this.wave.querySelector(".waveform-markers");
+    this.readout = root.querySelector("[data-time-readout]");
+    this.peaks = readPeaks(root);
+    this.fallbackDuration = parseFloat(root.dataset.duration) || 0;
+    this.pendingSeek = null;
+    this.bind();
+    this.draw();
+    this.refreshMarkers();
+  }
+
+  Player.prototype.duration = function () {
+    var d = this.audio.duration;
+    return isFinite(d) && d > 0 ? d : this.fallbackDuration;
+  };
+
+  Player.prototype.bind = function () {
+    var self = this;
+    this.wave.addEventListener("click", function (event) {
+      var box = self.wave.getBoundingClientRect();
+      var fraction = (event.clientX - box.left) / box.width;
+      self.seek(Math.max(0, Math.min(1, fraction)) * self.duration());
+    });
+    this.wave.addEventListener("keydown", function (event) {
+      var now = self.audio.currentTime;
+      var handled = true;
+      if (event.key === "ArrowRight" || event.key === "ArrowUp") {
+        self.seek(now + KEY_STEP_SECONDS);
+      } else if (event.key === "ArrowLeft" || event.key === "ArrowDown") {
+        self.seek(now - KEY_STEP_SECONDS);
+      } else if (event.key === "Home") {
+        self.seek(0);
+      } else if (event.key === "End") {
+        self.seek(self.duration());
+      } else if (event.key === " " || event.key === "Enter") {
+        if (self.audio.paused) {
+          self.audio.play();
+        } else {
+          self.audio.pause();
+        }
+      } else {
+        handled = false;
+      }
+      if (handled) {
+        event.preventDefault();
+      }
+    });
+    ["timeupdate", "seeked", "loadedmetadata", "durationchange"].forEach(function (name) {
+      self.audio.addEventListener(name, function () {
+        if (name === "loadedmetadata" && self.pendingSeek !== null) {
+          self.audio.currentTime = self.pendingSeek;
+          self.pendingSeek = null;
+        }
+        self.draw();
+        if (name !== "timeupdate") {
+          self.refreshMarkers();
+        }
+      });
+    });
+    window.addEventListener("resize", function () {
+      self.draw();
+    });
+  };
+
+  Player.prototype.seek = function (seconds) {
+    var target = Math.max(0, Math.min(seconds, this.duration() || seconds));
+    if (this.audio.readyState >= 1) {
+      this.audio.currentTime = target;
+    } else {
+      this.pendingSeek = target;
+      this.audio.load();
+    }
+    this.draw(target);
+  };
+
+  Player.prototype.draw = function (atSeconds) {
+    var canvas = this.canvas;
+    var ratio = window.devicePixelRatio || 1;
+    var width = this.wave.clientWidth;
+    var height = this.wave.clientHeight;
+    if (!width || !height) {
+      return;
+    }
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+    var ctx = canvas.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+
+    var duration = this.duration();
+    var current = typeof atSeconds === "number" ? atSeconds : this.audio.currentTime;
+    var playedX = duration > 0 ? (current / duration) * width : 0;
+    var peaks = this.peaks;
+    var barWidth = 2;
+    var gap = 1;
+    var bars = Math.max(1, Math.floor(width / (barWidth + gap)));
+    var middle = height / 2;
+    for (var i = 0; i < bars; i++) {
+      var value = 0;
+      if (peaks.length) {
+        // Each bar shows the loudest peak of the slice of values it covers.
+        var from = Math.floor((i / bars) * peaks.length);
+        var to = Math.max(from + 1, Math.floor(((i + 1) / bars) * peaks.length));
+        for (var j = from; j < to && j < peaks.length; j++) {
+          value = Math.max(value, Number(peaks[j]) || 0);
+        }
+      }
+      var x = i * (barWidth + gap);
+      var barHeight = Math.max(1.5, value * (height - 8));
+      ctx.fillStyle = x < playedX ? PLAYED : UNPLAYED;
+      ctx.fillRect(x, middle - barHeight / 2, barWidth, barHeight);
+    }
+
+    this.wave.setAttribute("aria-valuemax", String(Math.round(duration)));
+    this.wave.setAttribute("aria-valuenow", String(Math.round(current)));
+    this.wave.setAttribute("aria-valuetext", formatTime(current) + " of " + formatTime(duration));
+    if (this.readout) {
+      this.readout.textContent = formatTime(current) + " / " + formatTime(duration);
+    }
+  };
+
+  Player.prototype.refreshMarkers = function () {
+    var layer = this.markerLayer;
+    var duration = this.duration();
+    layer.textContent = "";
+    if (!duration) {
+      return;
+    }
+    document.querySelectorAll("#thread [data-seek]").forEach(function (button) {
+      var seconds = parseFloat(button.dataset.seek);
+      if (!isFinite(seconds) || seconds < 0 || seconds > duration) {
+        return;
+      }
+      var marker = document.createElement("span");
+      marker.className = "waveform-marker";
+      marker.style.left = (seconds / duration) * 100 + "%";
+      marker.title = button.getAttribute("aria-label") || button.textContent;
+      layer.appendChild(marker);
+    });
+  };
+
+  function currentPlayer() {
+    var root = document.querySelector("[data-player]");
+    return root && root.backtrackPlayer ? root.backtrackPlayer : null;
+  }
+
+  function initPlayers(scope) {
+    var roots = [];
+    if (scope.matches && scope.matches("[data-player]")) {
+      roots.push(scope);
+    }
+    scope.querySelectorAll("[data-player]").forEach(function (root) {
+      roots.push(root);
+    });
+    roots.forEach(function (root) {
+      if (!root.backtrackPlayer) {
+        root.backtrackPlayer = new Player(root);
+        document.dispatchEvent(new CustomEvent("backtrack:player-ready", { detail: root }));
+      }
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var trigger = event.target.closest("[data-seek]");
+    if (!trigger) {
+      return;
+    }
+    var player = currentPlayer();
+    if (!player) {
+      return;
+    }
+    event.preventDefault();
+    player.seek(parseFloat(trigger.dataset.seek));
+    player.wave.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  });
+
+  window.Backtrack = window.Backtrack || {};
+  window.Backtrack.formatTime = formatTime;
+  window.Backtrack.currentPlayer = currentPlayer;
+  window.Backtrack.initPlayers = initPlayers;
+
+  document.addEventListener("DOMContentLoaded", function () {
+    initPlayers(document);
+  });
+  document.addEventListener("htmx:load", function (event) {
+    initPlayers(event.target);
+    var player = currentPlayer();
+    if (player) {
+      player.refreshMarkers();
+    }
+  });
+})();
