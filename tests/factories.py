@@ -38,11 +38,12 @@ class UserFactory(factory.django.DjangoModelFactory):
     is_producer = False
     password = factory.PostGenerationMethodCall("set_password", DEFAULT_PASSWORD)
 
+    # factory_boy calls a post-generation hook with the created user, not with the factory.
     @factory.post_generation
-    def profile(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+    def profile(user: User, create: bool, extracted: Any, **kwargs: Any) -> None:  # noqa: N805
         if create:
-            Profile.objects.get_or_create(user=self, defaults=kwargs)
-            self.save()
+            Profile.objects.get_or_create(user=user, defaults=kwargs)
+            user.save()
 
 
 class PerformerFactory(UserFactory):

@@ -25,6 +25,17 @@ ROOT = Path(__file__).resolve().parents[2]
 CELERY_BIN = Path(sys.executable).with_name("celery")
 
 
+def celery_test_queue() -> str:
+    """The Celery queue tests publish to (set by backtrack.test_settings, not by the base settings).
+
+    No fallback to Celery's default queue: purging that would drop a developer's real tasks.
+    """
+    queue = getattr(django_settings, "CELERY_TASK_DEFAULT_QUEUE", None)
+    if not isinstance(queue, str) or not queue:
+        pytest.fail("CELERY_TASK_DEFAULT_QUEUE is not set; run the tests with backtrack.test_settings")
+    return queue
+
+
 def database_url() -> str:
     """The test database as a URL the worker can open (pytest-django created it under a test name)."""
     db = connection.settings_dict
@@ -46,7 +57,7 @@ class Worker:
             "DATABASE_URL": database_url(),
             "MEDIA_ROOT": str(media),
             "RENDER_CACHE_DIR": str(cache_dir),
-            "BACKTRACK_TEST_QUEUE": django_settings.CELERY_TASK_DEFAULT_QUEUE,
+            "BACKTRACK_TEST_QUEUE": celery_test_queue(),
             "PYTHONUNBUFFERED": "1",
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -102,4 +113,4 @@ class Worker:
 
 def purge_test_queue() -> None:
     with celery_app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(django_settings.CELERY_TASK_DEFAULT_QUEUE)
+        conn.default_channel.queue_purge(celery_test_queue())

@@ -1,3 +1,5 @@
+from typing import cast
+
 import pytest
 from rest_framework.authtoken.models import Token
 
@@ -46,7 +48,7 @@ def test_register_with_a_weak_password_is_400(api_client):
 
 def test_token_endpoint(api_client):
     # given
-    user = PerformerFactory(username="bo")
+    user = cast(User, PerformerFactory(username="bo"))
 
     # when
     good = api_client.post(

@@ -1,3 +1,5 @@
+from typing import cast
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -92,7 +94,7 @@ def test_profile_update_leaves_unmentioned_fields_and_clears_with_empty_string()
     ],
 )
 def test_profile_update_validates_the_vocal_range(low, high, field, reason):
-    user = PerformerFactory()
+    user = cast(User, PerformerFactory())
     with pytest.raises(ValidationError) as excinfo:
         profile_update(user=user, vocal_low=low, vocal_high=high)
     assert reason in excinfo.value.message_dict[field][0]
@@ -108,7 +110,7 @@ def test_profile_update_refuses_unknown_genres():
 
 def test_chosen_key_is_remembered_once_per_track():
     # given
-    user = PerformerFactory()
+    user = cast(User, PerformerFactory())
     track = TrackFactory()
 
     # when

@@ -1,7 +1,9 @@
+from typing import cast
+
 import pytest
 from django.db import IntegrityError, transaction
 
-from performers.models import Profile
+from performers.models import Profile, User
 from tests.factories import CommentFactory, PerformerFactory, RenderFactory, RevisionFactory, TrackFactory
 from tracks.models import Comment, Render
 
@@ -46,7 +48,7 @@ def test_a_comment_position_is_a_bar_and_a_beat_or_nothing():
 
 
 def test_profile_range_constraints_hold_in_the_database():
-    user = PerformerFactory()
+    user = cast(User, PerformerFactory())
     with pytest.raises(IntegrityError), transaction.atomic():
         Profile.objects.filter(user=user).update(vocal_low=70, vocal_high=60)
     with pytest.raises(IntegrityError), transaction.atomic():

@@ -1,3 +1,5 @@
+from typing import cast
+
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
@@ -12,7 +14,7 @@ from tests.factories import (
     TrackFactory,
 )
 from tracks import selectors, services
-from tracks.models import RenderStatus
+from tracks.models import RenderStatus, Track
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +69,7 @@ def test_render_get_follows_the_visibility_of_its_track():
 
 def test_key_suggestions_rank_a_fitting_key_first():
     # given: the melody's range and a singer whose range is the melody shifted down 3 semitones
-    track = TrackFactory()
+    track = cast(Track, TrackFactory())
     analysis = track.current_revision.analysis
     pitches = [int(row[0]) for row in analysis["melody_histogram"]]
     low, high = min(pitches) - 3, max(pitches) - 3
@@ -92,7 +94,7 @@ def test_key_suggestions_need_a_vocal_range():
 
 
 def test_key_suggestions_need_a_melody():
-    track = TrackFactory()
+    track = cast(Track, TrackFactory())
     revision = track.current_revision
     revision.analysis = {**revision.analysis, "melody_part": None, "melody_histogram": []}
     revision.save()
@@ -102,7 +104,7 @@ def test_key_suggestions_need_a_melody():
 
 def test_a_pinned_comment_points_at_the_same_bar_in_every_tempo_variant():
     # given: a comment at bar 3 beat 1 made on the original
-    track = TrackFactory()
+    track = cast(Track, TrackFactory())
     analysis = track.current_revision.analysis
     beats = int(analysis["time_signature"].split("/")[0])
     bar_s = beats * 60 / analysis["tempo_bpm"]
@@ -121,7 +123,7 @@ def test_a_pinned_comment_points_at_the_same_bar_in_every_tempo_variant():
 
 def test_a_bar_that_no_longer_exists_has_no_seconds():
     # given: a comment near the end of a long revision, viewed on a shorter revision
-    track = TrackFactory(revision__minutes=0.5)
+    track = cast(Track, TrackFactory(revision__minutes=0.5))
     duration = track.current_revision.analysis["duration_s"]
     comment = services.comment_post(user=PerformerFactory(), track=track, body="end", at_seconds=duration - 1)
     shorter = RevisionFactory(track=track, number=2, minutes=0.25)

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import cast
 
 import pytest
 from django.core import mail
@@ -400,7 +401,7 @@ def test_a_duplicate_message_does_not_run_a_render_another_worker_is_on():
 def test_a_redelivered_task_reruns_once_then_gives_up(settings):
     # given: the worker died mid-render (status rendering, same task id redelivered)
     settings.RENDER_MAX_ATTEMPTS = 2
-    render = RenderFactory()
+    render = cast(Render, RenderFactory())
     render.requesters.add(render.requested_by)
     assert services.render_claim(render_id=render.pk, task_id="t") is not None
 
@@ -545,10 +546,13 @@ def test_render_release_gives_the_attempt_back():
 
 
 def _stored_render(*, accessed_minutes_ago: int, size: int, status=RenderStatus.DONE) -> Render:
-    render = RenderFactory(
-        status=status,
-        variant_settings={"transpose": accessed_minutes_ago % 12},
-        last_accessed_at=timezone.now() - timedelta(minutes=accessed_minutes_ago),
+    render = cast(
+        Render,
+        RenderFactory(
+            status=status,
+            variant_settings={"transpose": accessed_minutes_ago % 12},
+            last_accessed_at=timezone.now() - timedelta(minutes=accessed_minutes_ago),
+        ),
     )
     name = default_storage.save(
         f"renders/{render.revision_id}/{render.settings_hash}.mp3", ContentFile(b"x" * size)

@@ -1,3 +1,5 @@
+from typing import cast
+
 import pytest
 
 from tests.factories import CommentFactory, PerformerFactory, ProducerFactory, RenderFactory, TrackFactory
@@ -131,7 +133,7 @@ def test_resolve_and_unresolve_by_the_producer(client_for, track):
 
 
 def test_resolve_in_a_revision(client_for, track):
-    comment = CommentFactory(track=track)
+    comment = cast(Comment, CommentFactory(track=track))
     response = client_for(track.producer).post(
         f"/api/comments/{comment.pk}/resolve/", {"revision": track.current_revision.pk}, format="json"
     )

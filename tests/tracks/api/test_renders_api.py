@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -190,12 +192,16 @@ def test_redis_down_is_503_with_a_reason_and_the_render_is_kept_for_later(client
     assert kept.enqueued_at is None
 
     # when: Redis is back and the same request comes again after the grace period
-    sent = []
+    sent: list[int] = []
 
     class _Result:
         id = "task-after-outage"
 
-    monkeypatch.setattr(render_run, "apply_async", lambda args, **kwargs: sent.append(args[0]) or _Result())
+    def apply_async(args: tuple[int, ...], **kwargs: Any) -> _Result:
+        sent.append(args[0])
+        return _Result()
+
+    monkeypatch.setattr(render_run, "apply_async", apply_async)
     Render.objects.filter(pk=kept.pk).update(created_at=kept.created_at - services.ENQUEUE_GRACE * 2)
     again = client.post("/api/renders/", {"track": track.pk}, format="json")
 

@@ -2,6 +2,7 @@
 
 import wave
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -89,7 +90,7 @@ def test_wav_is_16_bit_pcm_of_the_same_audio(out_dir):
     write_audio(samples, RATE, out, tags={"title": "Tone"})
 
     # Then it reads back as 16-bit stereo at the same rate, equal to the input within the dither
-    assert WAVE(out).tags["TIT2"].text == ["Tone"]
+    assert cast(ID3, WAVE(out).tags)["TIT2"].text == ["Tone"]
     with wave.open(str(out)) as reader:
         assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate()) == (2, 2, RATE)
         frames = reader.readframes(reader.getnframes())

@@ -2,6 +2,7 @@
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,9 +31,9 @@ def dominant_frequency(samples: np.ndarray, rate: int) -> float:
     return float(np.argmax(spectrum)) * rate / (rate * 8)
 
 
-def render_wav(tmp_path: Path, data: bytes, soundfont: Path, **settings: object) -> tuple[int, np.ndarray]:
+def render_wav(tmp_path: Path, data: bytes, soundfont: Path, **settings: Any) -> tuple[int, np.ndarray]:
     out = tmp_path / f"render-{len(list(tmp_path.iterdir()))}.wav"
-    render_variant(load_arrangement(data), VariantSettings(**settings), out_path=out, soundfont=soundfont)  # type: ignore[arg-type]
+    render_variant(load_arrangement(data), VariantSettings(**settings), out_path=out, soundfont=soundfont)
     return read_wav(out)
 
 
