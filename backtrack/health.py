@@ -25,7 +25,8 @@ def probe_ffmpeg() -> Probe:
 
 def probe_fluidsynth() -> Probe:
     try:
-        import fluidsynth  # noqa: F401  (pyfluidsynth loads libfluidsynth when imported)
+        # Through the engine, which loads libfluidsynth quietly (pyfluidsynth prints under CI).
+        import tracks.engine.synth  # noqa: F401
     except (ImportError, OSError) as exc:
         return Probe(
             False, f"the FluidSynth library could not be loaded (Debian package: libfluidsynth3): {exc}"

@@ -10,17 +10,23 @@ modulation of its reverb and chorus, so a stem would no longer add up to the mix
 (measured: correlation 0.47 instead of 0.999998 between a group render and the sum of per-part stems).
 """
 
+import contextlib
 import ctypes
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import fluidsynth
 import numpy as np
 
 from .errors import RenderFailed
 from .smf import STATUS_SYSEX
+
+# pyfluidsynth prints where it found the library whenever a CI variable is set; the CLI's stdout
+# must stay pure JSON, so that line is swallowed.
+with contextlib.redirect_stdout(io.StringIO()):
+    import fluidsynth
 
 BLOCK_FRAMES = 8192
 FLUID_BLOCK = 64
