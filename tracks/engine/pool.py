@@ -1,72 +1,131 @@
-"""Two (or more) long-lived render processes, each with its own FluidSynth and SoundFont.
+"""Parallel synthesis: a few long-lived render threads, each with its own FluidSynth and SoundFont.
 
 One FluidSynth synth is single-threaded (its own multi-core option makes a render slower), so the
-engine gets parallelism by rendering stems in separate processes. Workers are forked once and kept,
-so the SoundFont is loaded once per worker, not once per render. Where processes cannot be started
-(a daemonic parent, a single core), jobs run in this process with its own synth.
+engine gets parallelism by rendering part groups or stems with separate synths. Threads, not
+processes: the synth's work happens inside ``fluid_synth_write_float``, a ctypes call that releases
+the GIL, so threads scale like processes, and they also work inside Celery's prefork children,
+which are daemonic and may not start processes of their own. Each thread keeps its synth, so a
+SoundFont is loaded once per thread, not once per render.
+
+Parallelism is only worth it on an idle machine: a group render runs reverb and chorus once per
+group, so splitting costs about a third more CPU. ``cpu_share`` therefore takes every core only
+when no other render on this machine holds one (a lock file per core), and one core otherwise,
+so two busy workers render side by side instead of fighting over the cores.
 """
 
-import multiprocessing
+import contextlib
+import fcntl
 import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from pathlib import Path
 
-from .synth import StemJob, StemResult, render_job
+from .synth import StemJob, StemResult, thread_synth
 
-_executor: ProcessPoolExecutor | None = None
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+SLOT_DIR_ENV = "BACKTRACK_RENDER_SLOTS_DIR"
 
 
 def worker_count() -> int:
+    """How many synths may run at once on this machine (its cores, at most four)."""
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _get_executor() -> ProcessPoolExecutor | None:
+def _get_executor() -> ThreadPoolExecutor:
     global _executor
-    if worker_count() < 2 or multiprocessing.current_process().daemon:
-        return None
-    if _executor is None:
-        try:
-            _executor = ProcessPoolExecutor(
-                max_workers=worker_count(), mp_context=multiprocessing.get_context("fork")
-            )
-        except (OSError, ValueError, AssertionError):
-            return None
-    return _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=worker_count(), thread_name_prefix="fluidsynth")
+        return _executor
 
 
 def shutdown() -> None:
-    """Stop the workers (tests and benchmarks call this to measure or clean up)."""
+    """Stop the render threads (tests and benchmarks call this to measure or clean up)."""
     global _executor
-    if _executor is not None:
-        _executor.shutdown(wait=True, cancel_futures=True)
-        _executor = None
+    with _executor_lock:
+        if _executor is not None:
+            _executor.shutdown(wait=True, cancel_futures=True)
+            _executor = None
+
+
+def _slot_dir() -> Path:
+    directory = Path(os.environ.get(SLOT_DIR_ENV) or Path(tempfile.gettempdir()) / "backtrack-render-slots")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@contextlib.contextmanager
+def cpu_share() -> Iterator[int]:
+    """How many synths this render may run: every core when the machine renders nothing else, else 1.
+
+    The slots are advisory file locks, released by the kernel if the process dies.
+    """
+    total = worker_count()
+    held: list[int] = []
+    try:
+        directory = _slot_dir()
+        for index in range(total):
+            fd = os.open(directory / f"slot-{index}", os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            held.append(fd)
+        if len(held) < total:
+            # Somebody else is rendering: keep one core's slot (if any) and render serially.
+            for fd in held[1:]:
+                os.close(fd)
+            held = held[:1]
+            yield 1
+        else:
+            yield total
+    finally:
+        for fd in held:
+            os.close(fd)  # closing the descriptor releases its lock
 
 
 def run_jobs(
-    soundfont: str, jobs: Iterable[StemJob], *, on_done: Callable[[StemResult], None] | None = None
+    soundfont: str,
+    jobs: Iterable[StemJob],
+    *,
+    parallel: int | None = None,
+    on_done: Callable[[StemResult], None] | None = None,
 ) -> list[StemResult]:
-    """Render every job, biggest first, in parallel where possible; results in completion order."""
+    """Render every job, biggest first, on up to ``parallel`` synths; results in completion order."""
     ordered = list(jobs)
-    executor = _get_executor()
+    width = min(parallel or 1, worker_count(), len(ordered))
     results: list[StemResult] = []
-    if executor is not None and len(ordered) > 1:
-        try:
-            futures: list[Future[StemResult]] = [
-                executor.submit(render_job, soundfont, job) for job in ordered
-            ]
-            for future in as_completed(futures):
-                result = future.result()
-                results.append(result)
-                if on_done:
+    if width <= 1:
+        for job in ordered:
+            result = thread_synth(soundfont).render(job)
+            results.append(result)
+            if on_done:
+                on_done(result)
+        return results
+    executor = _get_executor()
+    pending = list(ordered)
+    lock = threading.Lock()
+
+    def worker() -> list[StemResult]:
+        # Each of ``width`` workers takes the next job, so at most ``width`` synths run at once
+        # even though the shared executor may have more threads.
+        done: list[StemResult] = []
+        while True:
+            with lock:
+                if not pending:
+                    return done
+                job = pending.pop(0)
+            result = thread_synth(soundfont).render(job)
+            if on_done:
+                with lock:
                     on_done(result)
-            return results
-        except BrokenProcessPool:
-            shutdown()
-            results = []
-    for job in ordered:
-        result = render_job(soundfont, job)
-        results.append(result)
-        if on_done:
-            on_done(result)
+            done.append(result)
+
+    futures: list[Future[list[StemResult]]] = [executor.submit(worker) for _ in range(width)]
+    for future in as_completed(futures):
+        results.extend(future.result())
     return results

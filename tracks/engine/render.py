@@ -178,7 +178,10 @@ def prepare_stems(
         groups.append([performance.click_part])
     building = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=stem_dir))
     try:
-        stems = _synthesize(performance, groups, soundfont_path, building, lambda _fraction: None)
+        with pool.cpu_share() as parallel:
+            stems = _synthesize(
+                performance, groups, soundfont_path, building, lambda _fraction: None, parallel=parallel
+            )
         stems.sum_path = building / "sum.npy"
         _sum_stems(stems.paths, stems.sum_path, stems.frames)
         _write_manifest(building, stems)
@@ -228,8 +231,9 @@ def _render_groups(
 ) -> _StemSet:
     """The audible parts synthesized as a few balanced groups of equal gain, in a scratch folder."""
     performance = _perform(arrangement, settings)
-    groups, gains = _balanced_groups(arrangement, performance, part_gains, pool.worker_count())
-    stems = _synthesize(performance, groups, soundfont, scratch, report)
+    with pool.cpu_share() as parallel:
+        groups, gains = _balanced_groups(arrangement, performance, part_gains, parallel)
+        stems = _synthesize(performance, groups, soundfont, scratch, report, parallel=parallel)
     stems.gains = gains
     return stems
 
@@ -306,6 +310,8 @@ def _synthesize(
     soundfont: Path,
     directory: Path,
     report: Callable[[float], None],
+    *,
+    parallel: int,
 ) -> _StemSet:
     frames = performance.end_frame + round(TAIL_S * performance.sample_rate)
     channel = performance.status & 0x0F
@@ -339,7 +345,12 @@ def _synthesize(
         done += 1
         report(0.8 * done / len(jobs))
 
-    pool.run_jobs(str(soundfont.resolve()), sorted(jobs, key=lambda job: -job.frame.size), on_done=on_done)
+    pool.run_jobs(
+        str(soundfont.resolve()),
+        sorted(jobs, key=lambda job: -job.frame.size),
+        parallel=parallel,
+        on_done=on_done,
+    )
     return _StemSet(
         directory=directory,
         paths=paths,

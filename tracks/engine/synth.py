@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import io
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -98,7 +99,7 @@ class StemResult:
 
 
 class Synth:
-    """One FluidSynth instance; reuse it through ``process_synth``."""
+    """One FluidSynth instance; reuse it through ``thread_synth``."""
 
     def __init__(self, soundfont: str, sample_rate: int = 44_100) -> None:
         self.sample_rate = sample_rate
@@ -249,20 +250,20 @@ class _BlockWriter:
             self._filled = 0
 
 
-_process_synth: Synth | None = None
+_local = threading.local()
 
 
-def process_synth(soundfont: str | os.PathLike[str], sample_rate: int = 44_100) -> Synth:
-    """This process' synth, created on first use; a different SoundFont is swapped in, not added."""
-    global _process_synth
+def thread_synth(soundfont: str | os.PathLike[str], sample_rate: int = 44_100) -> Synth:
+    """This thread's synth, created on first use; a different SoundFont is swapped in, not added.
+
+    A FluidSynth instance must not be driven from two threads at once, so each render thread
+    keeps its own (the main thread included).
+    """
     path = str(Path(soundfont).resolve())
-    if _process_synth is None or _process_synth.sample_rate != sample_rate:
-        _process_synth = Synth(path, sample_rate)
+    synth: Synth | None = getattr(_local, "synth", None)
+    if synth is None or synth.sample_rate != sample_rate:
+        synth = Synth(path, sample_rate)
+        _local.synth = synth
     else:
-        _process_synth.load(path)
-    return _process_synth
-
-
-def render_job(soundfont: str, job: StemJob) -> StemResult:
-    """Entry point for worker processes (picklable by name)."""
-    return process_synth(soundfont).render(job)
+        synth.load(path)
+    return synth
