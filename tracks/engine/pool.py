@@ -27,10 +27,18 @@ from .synth import StemJob, StemResult, thread_synth
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 SLOT_DIR_ENV = "BACKTRACK_RENDER_SLOTS_DIR"
+THREADS_ENV = "RENDER_THREADS"
 
 
 def worker_count() -> int:
-    """How many synths may run at once on this machine (its cores, at most four)."""
+    """How many synths one render may run at once: the machine's cores (at most four).
+
+    RENDER_THREADS overrides it; 1 makes every render serial, which gives the most renders per
+    minute on a machine whose workers are always busy, at the cost of a slower single render.
+    """
+    configured = os.environ.get(THREADS_ENV, "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return min(int(configured), 16)
     return max(1, min(4, os.cpu_count() or 1))
 
 

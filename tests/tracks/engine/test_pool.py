@@ -52,3 +52,11 @@ def test_slots_are_released_when_a_render_ends(slot_dir: Path) -> None:
 def test_two_overlapping_renders_together_hold_at_most_every_core(slot_dir: Path) -> None:
     with pool.cpu_share() as first, pool.cpu_share() as second:
         assert (first, second) == (2, 1)
+
+
+def test_render_threads_setting_caps_the_share(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(pool.SLOT_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(pool.THREADS_ENV, "1")
+
+    with pool.cpu_share() as parallel:
+        assert parallel == 1
