@@ -104,6 +104,7 @@ class TrackListCreateApi(APIView):
         responses={201: TrackOutputSerializer, 400: ERROR, 403: ERROR},
     )
     def post(self, request: Request) -> Response:
+        services.track_create_check(user=request_user(request))  # the wrong role is 403 before 400
         serializer = TrackCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         track = services.track_create(producer=request_user(request), **serializer.validated_data)
@@ -123,6 +124,7 @@ class TrackDetailApi(APIView):
     )
     def patch(self, request: Request, pk: int) -> Response:
         track = selectors.track_get(user=request.user, track_id=pk)
+        services.track_change_check(user=request_user(request), track=track, action="edits it")
         serializer = TrackUpdateInputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         services.track_update(user=request_user(request), track=track, **serializer.validated_data)
@@ -147,6 +149,7 @@ class RevisionListCreateApi(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         track = selectors.track_get(user=request.user, track_id=pk)
+        services.track_change_check(user=request_user(request), track=track, action="uploads revisions")
         serializer = RevisionCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         revision = services.revision_create(
@@ -366,8 +369,8 @@ class CommentListCreateApi(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         track = selectors.track_get(user=request.user, track_id=pk)
-        resolved_param = request.query_params.get("resolved")
-        resolved = None if resolved_param in (None, "") else resolved_param.lower() in ("1", "true", "yes")
+        resolved_param = request.query_params.get("resolved") or ""
+        resolved = resolved_param.lower() in ("1", "true", "yes") if resolved_param else None
         comments = selectors.comment_list(user=request.user, track=track, resolved=resolved)
         return _paginate(
             request,
