@@ -91,9 +91,14 @@ def home(request: HttpRequest) -> HttpResponse:
 # --- the track page --------------------------------------------------------------------------------
 
 
+def _is_number(value: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²", which ``int`` refuses."""
+    return value.isascii() and value.isdigit()
+
+
 def _viewed_revision(track: Track, number: str | None) -> Revision | None:
     """The revision the page is about: number ``N`` from ``?revision=N``, or the current one."""
-    if number and str(number).isdigit():
+    if number and _is_number(str(number)):
         revision = selectors.revision_list(track=track).filter(number=int(number)).first()
         if revision is None:
             raise Http404("no such revision")
@@ -122,7 +127,7 @@ def _suggestions(track: Track, revision: Revision, user: Any) -> tuple[dict[str,
 def _selected_render(request: HttpRequest, track: Track) -> Render | None:
     """The render in the player: ``?render=ID`` (of this track) or the user's latest of this track."""
     render_id = request.GET.get("render")
-    if render_id and render_id.isdigit():
+    if render_id and _is_number(render_id):
         chosen = selectors.render_get(user=request.user, render_id=int(render_id))
         if chosen.revision.track_id != track.pk:
             raise Http404("no such render")

@@ -90,6 +90,13 @@ def test_home_links_log_in_and_sign_up_for_visitors(client: Client) -> None:
 
     assert f'<a href="{reverse("login")}">Log in</a>' in html
     assert f'<a href="{reverse("signup")}">Sign up</a>' in html
+    # exactly one link of each name, so a browser check finding "the Log in link" is not ambiguous
+    link_names = [
+        " ".join(re.sub(r"<[^>]+>", "", text).split())
+        for text in re.findall(r"<a\b[^>]*>(.*?)</a>", html, re.S)
+    ]
+    assert [name for name in link_names if "log in" in name.lower()] == ["Log in"]
+    assert [name for name in link_names if "sign up" in name.lower()] == ["Sign up"]
 
 
 def test_home_lists_tracks_with_key_and_tempo_and_links_the_title(client: Client, track: Track) -> None:
@@ -396,6 +403,22 @@ def test_the_producer_resolves_a_comment_and_the_filter_shows_it(
     assert "Bridge drags" in resolved_html
 
 
+def test_only_the_comment_box_is_labelled_comment_even_with_resolve_buttons_shown(
+    client: Client, track: Track, singer: User, producer: User
+) -> None:
+    # given: a thread the producer may resolve, so resolve buttons are on the page
+    comment_post(user=singer, track=track, body="Bridge drags")
+    client.force_login(producer)
+
+    html = client.get(_track_url(track)).content.decode()
+
+    # then: a label lookup for "Comment" finds the comment box and no button's aria-label
+    assert ">Resolve</button>" in html
+    assert _label_for(html, "Comment") == "id_body"
+    aria_labels = re.findall(r'aria-label="([^"]*)"', html)
+    assert [label for label in aria_labels if "comment" in label.lower()] == []
+
+
 def test_strangers_cannot_resolve_and_see_no_resolve_button(
     client: Client, track: Track, singer: User, producer: User
 ) -> None:
@@ -581,3 +604,21 @@ def test_a_moment_outside_the_render_is_refused_above_the_comment_box(
     errors = response.content.decode().split('class="form-errors"', 1)[1].split("</div>")[0]
     assert "that moment is past the end of the render" in errors
     assert not Comment.objects.exists()
+
+
+def test_revision_and_render_params_that_are_not_plain_numbers_are_ignored(
+    client: Client, track: Track, singer: User
+) -> None:
+    # "²" passes str.isdigit() but int() refuses it: the page and the render form used to answer 500
+    client.force_login(singer)
+
+    for query in ("?revision=²", "?render=²"):
+        response = client.get(_track_url(track) + query)
+        assert response.status_code == 200, query
+
+    response = client.post(
+        reverse("tracks:render-create", kwargs={"pk": track.pk}),
+        {"transpose": "0", "tempo": "100", "count_in": "0", "revision": "²"},
+        **HTMX,
+    )
+    assert response.status_code == 200

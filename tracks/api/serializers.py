@@ -85,6 +85,13 @@ class TrackPageSerializer(serializers.Serializer):
     results = TrackListOutputSerializer(many=True)
 
 
+class TrackListFilterSerializer(serializers.Serializer):
+    """Query parameters of the track list (CharField refuses NUL characters, which Postgres cannot store)."""
+
+    genre = serializers.CharField(required=False, allow_blank=True)
+    q = serializers.CharField(required=False, allow_blank=True)
+
+
 class TrackCreateInputSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     genre = serializers.SlugField(help_text="genre slug, see /api/genres/")
@@ -161,7 +168,7 @@ class RenderCreateInputSerializer(serializers.Serializer):
 
     def validate_mix(self, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
-            if not str(key).isdigit():
+            if not (str(key).isascii() and str(key).isdigit()):
                 raise serializers.ValidationError(f"mix keys are part indexes, not {key!r}")
         return value
 
@@ -169,6 +176,10 @@ class RenderCreateInputSerializer(serializers.Serializer):
         if attrs.get("revision") is None and attrs.get("track") is None:
             raise serializers.ValidationError("give a revision or a track")
         return attrs
+
+
+class RenderListFilterSerializer(serializers.Serializer):
+    status = serializers.CharField(required=False, allow_blank=True)
 
 
 class RenderOutputSerializer(serializers.ModelSerializer):
@@ -374,7 +385,10 @@ class NotificationPageSerializer(serializers.Serializer):
 
 
 class NotificationReadInputSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), required=False, allow_null=True)
+    # Bounded like the ids themselves (64-bit), so a huge number is a 400, not a database overflow.
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, allow_null=True
+    )
 
 
 class NotificationReadOutputSerializer(serializers.Serializer):

@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotAuthenticated, ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,6 +20,7 @@ from performers.models import Profile, User
 from performers.services import chosen_key_remember
 from tracks import selectors, services
 from tracks.api.pagination import PageNumberPagination100
+from tracks.api.parsers import JSONParser
 from tracks.api.serializers import (
     CommentCreateInputSerializer,
     CommentOutputSerializer,
@@ -34,6 +35,7 @@ from tracks.api.serializers import (
     NotificationReadOutputSerializer,
     RenderCreateInputSerializer,
     RenderDetailOutputSerializer,
+    RenderListFilterSerializer,
     RenderOutputSerializer,
     RenderPageSerializer,
     RevisionCreateInputSerializer,
@@ -41,6 +43,7 @@ from tracks.api.serializers import (
     TrackChosenKeyInputSerializer,
     TrackChosenKeyOutputSerializer,
     TrackCreateInputSerializer,
+    TrackListFilterSerializer,
     TrackListOutputSerializer,
     TrackOutputSerializer,
     TrackPageSerializer,
@@ -64,6 +67,11 @@ def request_user(request: Request) -> User:
     if not isinstance(request.user, User):
         raise NotAuthenticated()
     return request.user
+
+
+def _is_number(value: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²", which ``int`` refuses."""
+    return value.isascii() and value.isdigit()
 
 
 def _paginate(
@@ -93,9 +101,9 @@ class TrackListCreateApi(APIView):
         responses={200: TrackPageSerializer},
     )
     def get(self, request: Request) -> Response:
-        tracks = selectors.track_list(
-            user=request.user, genre=request.query_params.get("genre"), q=request.query_params.get("q")
-        )
+        filters = TrackListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        tracks = selectors.track_list(user=request.user, **filters.validated_data)
         return _paginate(request, self, tracks, TrackListOutputSerializer)
 
     @extend_schema(
@@ -161,9 +169,10 @@ class RevisionListCreateApi(APIView):
 def _vocal_range_for(request: Request) -> tuple[int | None, int | None]:
     performer_id = request.query_params.get("performer")
     if performer_id:
-        if not performer_id.isdigit():
+        if not _is_number(performer_id):
             raise ValidationError({"performer": ["performer must be a user id"]})
-        profile = Profile.objects.filter(user_id=int(performer_id)).first()
+        # user__pk, not user_id: a primary-key lookup answers "none" for ids too large for the database.
+        profile = Profile.objects.filter(user__pk=int(performer_id)).first()
         if profile is None:
             raise Http404("no such performer")
         return profile.vocal_low, profile.vocal_high
@@ -225,14 +234,14 @@ class RenderCreateApi(APIView):
         request=RenderCreateInputSerializer,
         responses={
             202: RenderDetailOutputSerializer,
-            200: RenderDetailOutputSerializer,
             400: ERROR,
             404: ERROR,
             429: ERROR,
             503: ERROR,
         },
-        description="Queue a render (202), or get the existing render with the same settings "
-        "(200 when it is done, 202 while it is queued or rendering).",
+        description="Queue a render, or get the existing render with the same settings on the same "
+        "revision (no new work; when it is done the body already has its download_url). Always 202, "
+        "as the contract says, so clients handle one answer.",
     )
     def post(self, request: Request) -> Response:
         serializer = RenderCreateInputSerializer(data=request.data)
@@ -254,8 +263,9 @@ class RenderCreateApi(APIView):
         )
         render = selectors.render_get(user=request.user, render_id=render.pk)
         body = RenderDetailOutputSerializer(render, context={"request": request}).data
-        code = status.HTTP_200_OK if render.status == RenderStatus.DONE else status.HTTP_202_ACCEPTED
-        return Response(body, status=code, headers={"Location": f"/api/renders/{render.pk}/"})
+        return Response(
+            body, status=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/renders/{render.pk}/"}
+        )
 
 
 class RenderDetailApi(APIView):
@@ -308,9 +318,9 @@ class TrackRenderListApi(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         track = selectors.track_get(user=request.user, track_id=pk)
-        renders = selectors.render_list(
-            user=request.user, track=track, status=request.query_params.get("status")
-        )
+        filters = RenderListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        renders = selectors.render_list(user=request.user, track=track, **filters.validated_data)
         return _paginate(request, self, renders, RenderOutputSerializer)
 
 
@@ -321,7 +331,7 @@ def _viewed_render(request: Request, track_id: int) -> Render | None:
     render_id = request.query_params.get("render")
     if not render_id:
         return None
-    if not render_id.isdigit():
+    if not _is_number(render_id):
         raise ValidationError({"render": ["render must be a render id"]})
     render = selectors.render_get(user=request.user, render_id=int(render_id))
     if render.revision.track_id != track_id:

@@ -68,3 +68,65 @@ def test_redis_trouble_anywhere_is_a_503_with_a_reason(api_client, monkeypatch):
     assert response.status_code == 503
     assert "Redis" in response.json()["detail"]
     assert response["Retry-After"] == "30"
+
+
+def test_ids_that_are_digits_but_not_numbers_are_400(api_client):
+    # "²" and "٣" pass str.isdigit(); "²" makes int() fail, so they used to be a 500
+    track = TrackFactory()
+    for query in ("key-suggestions/?performer=²", "comments/?render=²"):
+        response = api_client.get(f"/api/tracks/{track.pk}/{query}")
+        assert response.status_code == 400, (query, response.content)
+        assert response.json()["detail"]
+
+
+def test_a_performer_id_too_large_for_the_database_is_404(api_client):
+    track = TrackFactory()
+
+    response = api_client.get(f"/api/tracks/{track.pk}/key-suggestions/?performer=99999999999999999999")
+
+    assert response.status_code == 404
+    assert response.json()["detail"]
+
+
+def test_mix_keys_must_be_plain_digits(client_for):
+    track = TrackFactory()
+
+    response = client_for(PerformerFactory()).post(
+        "/api/renders/", {"track": track.pk, "mix": {"²": {"mute": True}}}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "mix" in response.json()["errors"]
+
+
+def test_notification_ids_too_large_for_the_database_are_400(client_for):
+    response = client_for(PerformerFactory()).post(
+        "/api/notifications/read/", {"ids": [99999999999999999999]}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "ids" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("query", ["/api/tracks/?q=%00", "/api/tracks/?genre=%00", "renders/?status=%00"])
+def test_nul_characters_in_filters_are_400(api_client, query):
+    # Postgres cannot compare text with NUL in it: these were a DataError (500) there
+    track = TrackFactory()
+    url = query if query.startswith("/") else f"/api/tracks/{track.pk}/{query}"
+
+    response = api_client.get(url)
+
+    assert response.status_code == 400
+    assert response.json()["detail"]
+
+
+@pytest.mark.parametrize("url", ["/api/renders/", "/api/auth/register/"])
+def test_json_nested_too_deeply_is_400(url):
+    # Python's decoder raises RecursionError (not ValueError), which DRF let through as a 500
+    client = Client(raise_request_exception=False)
+    client.force_login(PerformerFactory())
+
+    response = client.post(url, data="[" * 100_000 + "]" * 100_000, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
