@@ -153,6 +153,18 @@ def _clean_text(value: str | None, field: str, limit: int, errors: dict[str, lis
     return text
 
 
+def track_create_check(*, user: User) -> None:
+    """PermissionDenied unless ``user`` may upload tracks (checked before the upload is validated)."""
+    if not user.is_authenticated or not user.is_producer:
+        raise PermissionDenied("only producers upload tracks")
+
+
+def track_change_check(*, user: User, track: Track, action: str = "changes it") -> None:
+    """PermissionDenied unless ``user`` is the track's producer (who edits it and uploads revisions)."""
+    if not user.is_authenticated or track.producer_id != user.pk:
+        raise PermissionDenied(f"only the track's producer {action}")
+
+
 def track_create(
     *,
     producer: User,
@@ -163,8 +175,7 @@ def track_create(
     is_public: bool = True,
 ) -> Track:
     """A new track with revision 1; a refused file leaves no row and no stored file behind."""
-    if not producer.is_authenticated or not producer.is_producer:
-        raise PermissionDenied("only producers upload tracks")
+    track_create_check(user=producer)
     errors: dict[str, list[str]] = {}
     title = _clean_text(title, "title", TITLE_MAX, errors)
     if not title and "title" not in errors:
@@ -211,8 +222,7 @@ def track_update(
     description: str | None = None,
     is_public: bool | None = None,
 ) -> Track:
-    if track.producer_id != user.pk:
-        raise PermissionDenied("only the track's producer edits it")
+    track_change_check(user=user, track=track, action="edits it")
     errors: dict[str, list[str]] = {}
     fields = ["updated_at"]
     if title is not None:
@@ -241,8 +251,7 @@ def track_update(
 
 def revision_create(*, track: Track, user: User, midi: UploadedFile, notes: str = "") -> Revision:
     """Revision N+1 of a track, by its producer only; earlier revisions and renders stay."""
-    if not user.is_authenticated or track.producer_id != user.pk:
-        raise PermissionDenied("only the track's producer uploads revisions")
+    track_change_check(user=user, track=track, action="uploads revisions")
     errors: dict[str, list[str]] = {}
     notes = _clean_text(notes, "notes", TEXT_MAX, errors)
     upload = _read_upload(midi, errors)
@@ -364,7 +373,9 @@ def render_request(*, user: User, revision: Revision, settings: dict[str, Any]) 
 
     existing = Render.objects.filter(revision=revision, settings_hash=settings_hash).first()
     if existing is not None:
-        return _render_reuse(render=existing, user=user), False
+        reused = _render_reuse(render=existing, user=user)
+        _remember_key(user=user, revision=revision, transpose=variant.transpose)
+        return reused, False
 
     _check_active_limit(user)
     try:
@@ -377,16 +388,23 @@ def render_request(*, user: User, revision: Revision, settings: dict[str, Any]) 
                 requested_by=user,
             )
             render.requesters.add(user)
-            if user.is_performer:
-                chosen_key_remember(performer=user, track=revision.track, transpose=variant.transpose)
+            _remember_key(user=user, revision=revision, transpose=variant.transpose)
             transaction.on_commit(partial(render_enqueue, render_id=render.pk))
     except IntegrityError:
         # A concurrent identical request won the race: its row (and its task) is ours too.
         existing = Render.objects.filter(revision=revision, settings_hash=settings_hash).first()
         if existing is None:
             raise
-        return _render_reuse(render=existing, user=user), False
+        reused = _render_reuse(render=existing, user=user)
+        _remember_key(user=user, revision=revision, transpose=variant.transpose)
+        return reused, False
     return render, True
+
+
+def _remember_key(*, user: User, revision: Revision, transpose: int) -> None:
+    """A performer's key for a track is offered again, whether their render is new or shared."""
+    if user.is_performer:
+        chosen_key_remember(performer=user, track=revision.track, transpose=transpose)
 
 
 def render_mark_accessed(*, render: Render) -> None:

@@ -212,7 +212,7 @@ def test_singer_and_producer_work_a_track_through(
 
     # --- resolves the comment ---------------------------------------------------------------------------
     producer.locator(f"#comment-{comment.pk}").get_by_role(
-        "button", name=re.compile("^Resolve comment")
+        "button", name=re.compile("^Resolve thread")
     ).click()
     expect(producer.locator(f"#comment-{comment.pk} > .comment-head")).to_contain_text("Resolved")
     comment.refresh_from_db()

@@ -94,7 +94,7 @@ def test_upload_render_and_download_a_playable_mp3(celery_worker, client_for, tm
     again = singer.post(
         "/api/renders/", {"track": track["id"], "transpose": 2, "tempo": 0.8, "count_in": 1}, format="json"
     )
-    assert again.status_code == 200
+    assert again.status_code == 202
     assert again.json()["id"] == done["id"]
     assert Render.objects.count() == 1
 

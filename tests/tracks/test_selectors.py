@@ -88,6 +88,33 @@ def test_key_suggestions_rank_a_fitting_key_first():
     assert shares == sorted(shares)
 
 
+def test_key_suggestions_are_ranked_by_time_outside_then_centre_then_shift_size():
+    # given: a melody of C4 for 3 s and E4 for 1 s (duration-weighted centre 61, plain mean 62)
+    # and a singer from G#3 (56) to G4 (67), whose range is centred on 61.5
+    track = cast(Track, TrackFactory())
+    revision = track.current_revision
+    revision.analysis = {**revision.analysis, "melody_histogram": [[60, 1, 3.0], [64, 1, 1.0]]}
+    revision.save()
+
+    # when
+    result = selectors.key_suggestions(track=track, vocal_low=56, vocal_high=67)
+
+    # then: fitting shifts by distance of the centre, ties by the smaller shift; +4 (centre as close
+    # as -3's) comes after every fitting shift because a quarter of the melody time is outside; then
+    # the shifts with 1/4, 3/4 and all of the melody time outside, each group by the same rules
+    order = [s["transpose"] for s in result["suggestions"]]
+    fitting = [0, 1, -1, 2, -2, 3, -3, -4]
+    quarter_out = [4, 5, 6, 7]
+    three_quarters_out = [-5, -6, -7, -8]
+    all_out = [8, 9, -9, 10, -10, 11, -11, 12, -12]
+    assert order == fitting + quarter_out + three_quarters_out + all_out
+    by_shift = {s["transpose"]: s for s in result["suggestions"]}
+    assert [by_shift[t]["fits"] for t in fitting] == [True] * len(fitting)
+    assert (by_shift[0]["melody_low"], by_shift[0]["melody_high"]) == ("C4", "E4")
+    assert (by_shift[4]["fits"], by_shift[4]["out_of_range"], by_shift[4]["melody_high"]) == (False, 1, "G#4")
+    assert by_shift[-12]["out_of_range"] == 2
+
+
 def test_key_suggestions_need_a_vocal_range():
     with pytest.raises(ValidationError, match="no vocal range"):
         selectors.key_suggestions(track=TrackFactory(), vocal_low=None, vocal_high=None)

@@ -249,6 +249,22 @@ def test_a_performer_render_remembers_the_chosen_key(track, performer, enqueued)
     assert ChosenKey.objects.get(performer=performer, track=track).transpose == -2
 
 
+def test_a_performer_taking_an_already_rendered_key_has_it_remembered_too(track, performer, enqueued):
+    # given: someone else already rendered these exact settings
+    first, _ = services.render_request(
+        user=PerformerFactory(), revision=track.current_revision, settings={"transpose": 3}
+    )
+
+    # when: the performer asks for the same variant (answered by the existing render)
+    render, created = services.render_request(
+        user=performer, revision=track.current_revision, settings={"transpose": 3}
+    )
+
+    # then: the shared render is reused and the performer's key is still remembered
+    assert (render.pk, created) == (first.pk, False)
+    assert ChosenKey.objects.get(performer=performer, track=track).transpose == 3
+
+
 def test_the_active_render_cap_refuses_more_renders(track, performer, settings, enqueued):
     # given
     settings.RENDER_MAX_ACTIVE_PER_USER = 2
@@ -634,6 +650,25 @@ def test_comment_post_notifies_the_producer_by_app_and_email(
     assert track.title in notification.text
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [track.producer.email]
+
+
+def test_everyone_who_asked_for_a_render_hears_that_it_failed_and_why(
+    track, performer, enqueued, django_capture_on_commit_callbacks
+):
+    # given: two performers asked for the same variant (one shared render)
+    other = PerformerFactory()
+    render, _ = services.render_request(user=performer, revision=track.current_revision, settings={})
+    services.render_request(user=other, revision=track.current_revision, settings={})
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        services.render_fail(render_id=render.pk, reason="the SoundFont could not be loaded")
+
+    # then: both are told, in the app and by email, with the reason
+    notified = Notification.objects.filter(kind="render_failed").order_by("recipient_id")
+    assert [n.recipient_id for n in notified] == sorted([performer.pk, other.pk])
+    assert all("the SoundFont could not be loaded" in n.text for n in notified)
+    assert sorted(message.to[0] for message in mail.outbox) == sorted([performer.email, other.email])
 
 
 def test_the_producer_commenting_on_their_own_track_notifies_nobody(track):

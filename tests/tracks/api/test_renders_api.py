@@ -88,7 +88,7 @@ def test_the_same_request_twice_returns_the_same_render_and_no_new_task(
     assert enqueued == [first.json()["id"]]
 
 
-def test_the_same_request_for_a_done_render_is_200_with_a_download_url(
+def test_the_same_request_for_a_done_render_returns_it_with_a_download_url(
     client_for, performer, track, enqueued
 ):
     client = client_for(performer)
@@ -97,7 +97,9 @@ def test_the_same_request_for_a_done_render_is_200_with_a_download_url(
 
     again = client.post("/api/renders/", {"track": track.pk}, format="json")
 
-    assert again.status_code == 200
+    assert again.status_code == 202
+    assert again.json()["id"] == render_id
+    assert again.json()["status"] == "done"
     assert again.json()["download_url"].endswith(f"/api/renders/{render_id}/download/")
 
 

@@ -129,6 +129,17 @@ def test_only_the_tracks_producer_uploads_revisions(client_for, track, midi_uplo
     assert track.revisions.count() == 1
 
 
+def test_the_wrong_role_is_403_even_when_the_request_is_also_incomplete(client_for, track):
+    # the role decides first: a performer or a stranger learns they may not, not which fields are missing
+    performer, stranger = client_for(PerformerFactory()), client_for(ProducerFactory())
+    assert performer.post("/api/tracks/", {"title": "x"}, format="multipart").status_code == 403
+    revision = stranger.post(f"/api/tracks/{track.pk}/revisions/", {"notes": "x"}, format="multipart")
+    assert revision.status_code == 403
+    edit = stranger.patch(f"/api/tracks/{track.pk}/", {"title": ""}, format="json")
+    assert edit.status_code == 403
+    assert track.revisions.count() == 1
+
+
 def test_revision_upload_to_a_private_track_of_someone_else_is_404(client_for, private_track, midi_upload):
     response = client_for(ProducerFactory()).post(
         f"/api/tracks/{private_track.pk}/revisions/", {"midi": midi_upload()}, format="multipart"
