@@ -19,6 +19,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -163,7 +164,7 @@ def tag_audio(path: str | os.PathLike[str], tags: dict[str, str]) -> None:
         id3.save(target, v2_version=3)
 
 
-class AudioWriter:
+class AudioWriter(ABC):
     """Common life cycle of the streaming writers: ``write`` blocks, then ``close`` or ``abort``.
 
     Used as a context manager it closes on success and aborts (leaving no file) on an exception.
@@ -233,14 +234,17 @@ class AudioWriter:
         else:
             self.abort()
 
+    @abstractmethod
     def _write_bytes(self, frames: np.ndarray) -> None:
-        raise NotImplementedError
+        """Hand one validated block to the format's sink."""
 
+    @abstractmethod
     def _finish(self) -> None:
-        raise NotImplementedError
+        """Flush and close the sink so the temporary file is complete."""
 
+    @abstractmethod
     def _stop(self) -> None:
-        raise NotImplementedError
+        """Stop the sink without finishing it (abort path)."""
 
 
 class Mp3Encoder(AudioWriter):
