@@ -26,6 +26,7 @@ from typing import IO, Self
 
 import numpy as np
 
+from tracks.engine import mp3frames
 from tracks.engine.errors import InvalidSettings, RenderFailed
 
 #: ffmpeg and ffprobe executables; overridable for deployments that ship their own builds.
@@ -36,6 +37,8 @@ FFPROBE = os.environ.get("BACKTRACK_FFPROBE", "ffprobe")
 # lower ones are allowed for previews and tests.
 MP3_BITRATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 _BLOCK_FRAMES = 1 << 16
+# Shortest stretch worth its own encoder process when an MP3 is encoded in parallel segments.
+MIN_SEGMENT_S = 10.0
 
 # Tag names callers use -> ID3v2 text frames. TKEY and TBPM are what DJ and practice apps read.
 _ID3_FRAMES = {
@@ -168,35 +171,64 @@ class AudioWriter(ABC):
     """Common life cycle of the streaming writers: ``write`` blocks, then ``close`` or ``abort``.
 
     Used as a context manager it closes on success and aborts (leaving no file) on an exception.
+
+    A writer takes its input as one or more ``segments``, ranges of frames ``(start, stop)`` of the
+    whole signal (``stop`` None: open-ended). ``write`` feeds the signal in order and routes each part
+    to the segments it belongs to; ``write_segment`` feeds one segment, and different segments may be
+    fed from different threads at once, which is how a segmented encoder gets its parallelism.
     """
 
     out_path: Path
     channels: int
 
     def __init__(
-        self, out_path: str | os.PathLike[str], *, channels: int, tags: dict[str, str] | None
+        self,
+        out_path: str | os.PathLike[str],
+        *,
+        channels: int,
+        tags: dict[str, str] | None,
+        segments: list[tuple[int, int | None]] | None = None,
     ) -> None:
         if channels not in (1, 2):
             raise ValueError(f"channels must be 1 or 2, got {channels}")
         self.out_path = Path(out_path)
         self.channels = channels
         self.tags = dict(tags or {})
-        self.frames_written = 0
+        self.segments: list[tuple[int, int | None]] = segments or [(0, None)]
+        self._segment_frames = [0] * len(self.segments)
+        self._position = 0
         self._temporary = _temporary_beside(self.out_path)
         self._finished = False
 
+    @property
+    def frames_written(self) -> int:
+        """Frames of the signal received so far (the furthest any segment has got)."""
+        return max(
+            start + count for (start, _stop), count in zip(self.segments, self._segment_frames, strict=True)
+        )
+
     def write(self, block: np.ndarray) -> None:
-        """Append a block of float samples shaped (n, channels), nominally within -1..1."""
+        """Append the next block of the signal, float samples shaped (n, channels), nominally -1..1."""
         frames = _frames(block, self.channels)
-        if self._finished:
-            raise RenderFailed(f"{self.out_path.name} is already finished")
+        first, last = self._position, self._position + frames.shape[0]
         try:
-            for start in range(0, frames.shape[0], _BLOCK_FRAMES):
-                self._write_bytes(frames[start : start + _BLOCK_FRAMES])
+            for index, (start, stop) in enumerate(self.segments):
+                low, high = max(first, start), last if stop is None else min(last, stop)
+                if low < high:
+                    self.write_segment(index, frames[low - first : high - first])
         except RenderFailed:
             self.abort()
             raise
-        self.frames_written += frames.shape[0]
+        self._position = last
+
+    def write_segment(self, index: int, block: np.ndarray) -> None:
+        """Append a block to segment ``index``; one thread per segment may call this concurrently."""
+        frames = _frames(block, self.channels)
+        if self._finished:
+            raise RenderFailed(f"{self.out_path.name} is already finished")
+        for start in range(0, frames.shape[0], _BLOCK_FRAMES):
+            self._write_bytes(index, frames[start : start + _BLOCK_FRAMES])
+        self._segment_frames[index] += frames.shape[0]
 
     def close(self) -> None:
         """Finish the file, tag it and move it to its final name."""
@@ -205,6 +237,13 @@ class AudioWriter(ABC):
         try:
             if self.frames_written == 0:
                 raise RenderFailed("the render came out silent (no audio to encode)")
+            for index, ((start, stop), count) in enumerate(
+                zip(self.segments, self._segment_frames, strict=True)
+            ):
+                if stop is not None and count != stop - start:
+                    raise RenderFailed(
+                        f"segment {index} of {self.out_path.name} got {count} frames, not {stop - start}"
+                    )
             self._finish()
             if self.tags:
                 tag_audio(self._temporary, self.tags)
@@ -235,8 +274,8 @@ class AudioWriter(ABC):
             self.abort()
 
     @abstractmethod
-    def _write_bytes(self, frames: np.ndarray) -> None:
-        """Hand one validated block to the format's sink."""
+    def _write_bytes(self, segment: int, frames: np.ndarray) -> None:
+        """Hand one validated block of a segment to the format's sink."""
 
     @abstractmethod
     def _finish(self) -> None:
@@ -247,24 +286,21 @@ class AudioWriter(ABC):
         """Stop the sink without finishing it (abort path)."""
 
 
-class Mp3Encoder(AudioWriter):
-    """A running ffmpeg/LAME process fed float32 blocks through its stdin."""
+class _Lame:
+    """One ffmpeg/LAME process encoding interleaved float32 from its stdin into ``path``."""
 
     def __init__(
         self,
-        out_path: str | os.PathLike[str],
+        path: Path,
         sample_rate: int,
         *,
-        tags: dict[str, str] | None = None,
-        bitrate: str = "192k",
-        quality: int = 7,
-        channels: int = 2,
+        channels: int,
+        kbps: int,
+        quality: int,
+        options: tuple[str, ...] = (),
     ) -> None:
-        kbps = parse_bitrate(bitrate)
-        level = _check_quality(quality)
         if shutil.which(FFMPEG) is None:
             raise RenderFailed(f"ffmpeg is not installed (looked for {FFMPEG!r})")
-        super().__init__(out_path, channels=channels, tags=tags)
         # stderr goes to a file, not a pipe: a chatty ffmpeg can then never block on a full pipe
         # while we block writing its stdin.
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as ffmpeg)
@@ -286,18 +322,18 @@ class Mp3Encoder(AudioWriter):
             "-b:a",
             f"{kbps}k",
             "-compression_level",
-            str(level),
+            str(quality),
+            *options,
             "-f",
             "mp3",
             "-y",
-            str(self._temporary),
+            str(path),
         ]
         try:
             self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr
             )
         except OSError as exc:
-            self._temporary.unlink(missing_ok=True)
             self._stderr.close()
             raise RenderFailed(f"ffmpeg failed to start: {exc}") from exc
 
@@ -309,16 +345,16 @@ class Mp3Encoder(AudioWriter):
         last = next((line for line in reversed(lines) if line), f"exit status {code}")
         return RenderFailed(f"ffmpeg failed: {last}")
 
-    def _write_bytes(self, frames: np.ndarray) -> None:
+    def write(self, data: bytes) -> None:
         process = self._process
-        assert process is not None
-        assert process.stdin is not None
+        if process is None or process.stdin is None:
+            raise RenderFailed("the encoder has already stopped")
         try:
-            process.stdin.write(_float_bytes(frames))
-        except (BrokenPipeError, OSError) as exc:
+            process.stdin.write(data)
+        except (BrokenPipeError, OSError, ValueError) as exc:
             raise self._failure() from exc
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
         process = self._process
         assert process is not None
         assert process.stdin is not None
@@ -331,7 +367,7 @@ class Mp3Encoder(AudioWriter):
         self._process = None
         self._stderr.close()
 
-    def _stop(self) -> None:
+    def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None:
             if process.stdin is not None:
@@ -341,6 +377,139 @@ class Mp3Encoder(AudioWriter):
                 process.kill()
             process.wait()
         self._stderr.close()
+
+
+class Mp3Encoder(AudioWriter):
+    """A running ffmpeg/LAME process fed float32 blocks through its stdin."""
+
+    def __init__(
+        self,
+        out_path: str | os.PathLike[str],
+        sample_rate: int,
+        *,
+        tags: dict[str, str] | None = None,
+        bitrate: str = "192k",
+        quality: int = 7,
+        channels: int = 2,
+    ) -> None:
+        kbps = parse_bitrate(bitrate)
+        level = _check_quality(quality)
+        if shutil.which(FFMPEG) is None:
+            raise RenderFailed(f"ffmpeg is not installed (looked for {FFMPEG!r})")
+        super().__init__(out_path, channels=channels, tags=tags)
+        try:
+            self._lame = _Lame(self._temporary, sample_rate, channels=channels, kbps=kbps, quality=level)
+        except RenderFailed:
+            self._temporary.unlink(missing_ok=True)
+            raise
+
+    def _write_bytes(self, segment: int, frames: np.ndarray) -> None:
+        self._lame.write(_float_bytes(frames))
+
+    def _finish(self) -> None:
+        self._lame.finish()
+
+    def _stop(self) -> None:
+        self._lame.stop()
+
+
+class SegmentedMp3Encoder(AudioWriter):
+    """MP3 encoded as a few overlapping segments at once, one LAME each, spliced into one stream.
+
+    LAME uses one core, so on a long render it is the step that keeps the others waiting; with one
+    segment per core the encode takes about 1/n of the time. The segments overlap by a few frames
+    (``WARMUP_FRAMES`` before each splice, ``OVERLAP_FRAMES`` after), are encoded without the bit
+    reservoir, and are spliced by :mod:`tracks.engine.mp3frames` (which explains why that is clean).
+    Feed each of ``segments`` with ``write_segment`` from its own thread, or everything with ``write``.
+    """
+
+    WARMUP_FRAMES = 8
+    OVERLAP_FRAMES = 8
+
+    def __init__(
+        self,
+        out_path: str | os.PathLike[str],
+        sample_rate: int,
+        *,
+        total_frames: int,
+        count: int,
+        tags: dict[str, str] | None = None,
+        bitrate: str = "192k",
+        quality: int = 7,
+    ) -> None:
+        kbps = parse_bitrate(bitrate)
+        level = _check_quality(quality)
+        if sample_rate not in (32_000, 44_100, 48_000):
+            raise InvalidSettings(f"segmented MP3 needs 32, 44.1 or 48 kHz, not {sample_rate} Hz")
+        step = mp3frames.SAMPLES_PER_FRAME
+        song_frames = total_frames // step
+        if count < 2 or song_frames < count * (self.WARMUP_FRAMES + self.OVERLAP_FRAMES) * 2:
+            raise InvalidSettings(f"{total_frames} frames are too few for {count} MP3 segments")
+        # Splices fall on the song's MP3 frame grid, so every segment's frames line up with the rest.
+        self._splices = [round(song_frames * index / count) for index in range(1, count)]
+        starts = [0] + [frame - self.WARMUP_FRAMES for frame in self._splices]
+        stops = [(frame + self.OVERLAP_FRAMES) * step for frame in self._splices] + [total_frames]
+        self._first_frames = starts
+        self.total_frames = total_frames
+        super().__init__(
+            out_path,
+            channels=2,
+            tags=tags,
+            segments=[(start * step, stop) for start, stop in zip(starts, stops, strict=True)],
+        )
+        self._pieces: list[Path] = []
+        self._lames: list[_Lame] = []
+        try:
+            for _ in range(count):
+                self._pieces.append(_temporary_beside(self.out_path))
+                self._lames.append(
+                    _Lame(
+                        self._pieces[-1],
+                        sample_rate,
+                        channels=2,
+                        kbps=kbps,
+                        quality=level,
+                        # no bit reservoir: a spliced frame must not borrow bytes from another encode
+                        options=("-reservoir", "0", "-id3v2_version", "0", "-write_xing", "1"),
+                    )
+                )
+        except RenderFailed:
+            self._stop()
+            self._temporary.unlink(missing_ok=True)
+            raise
+
+    def _write_bytes(self, segment: int, frames: np.ndarray) -> None:
+        self._lames[segment].write(_float_bytes(frames))
+
+    def _finish(self) -> None:
+        for lame in self._lames:
+            lame.finish()
+        try:
+            segments = [
+                mp3frames.read_segment(path, first_frame=first)
+                for path, first in zip(self._pieces, self._first_frames, strict=True)
+            ]
+            cuts = [0]
+            for index, nominal in enumerate(self._splices):
+                cuts.append(
+                    mp3frames.splice_frame(
+                        segments[index], segments[index + 1], nominal, self.OVERLAP_FRAMES // 2
+                    )
+                )
+            cuts.append(segments[-1].first_frame + segments[-1].audio_frames)
+            with self._temporary.open("wb") as out:
+                mp3frames.splice(segments, cuts, out, total_samples=self.total_frames)
+        except mp3frames.Mp3FormatError as exc:
+            raise RenderFailed(f"could not splice the MP3 segments: {exc}") from exc
+        finally:
+            for path in self._pieces:
+                path.unlink(missing_ok=True)
+
+    def _stop(self) -> None:
+        for lame in self._lames:
+            lame.stop()
+        for path in self._pieces:
+            path.unlink(missing_ok=True)
 
 
 class WavWriter(AudioWriter):
@@ -387,7 +556,7 @@ class WavWriter(AudioWriter):
             + struct.pack("<I", data_bytes)
         )
 
-    def _write_bytes(self, frames: np.ndarray) -> None:
+    def _write_bytes(self, segment: int, frames: np.ndarray) -> None:
         assert self._handle is not None
         try:
             self._handle.write(self._convert(frames))
@@ -436,10 +605,30 @@ def open_audio_writer(
     quality: int = 7,
     channels: int = 2,
     float_wav: bool = False,
+    total_frames: int | None = None,
+    parallel: int = 1,
 ) -> AudioWriter:
-    """A streaming writer chosen by the suffix of ``out_path`` (``.mp3`` or ``.wav``)."""
+    """A streaming writer chosen by the suffix of ``out_path`` (``.mp3`` or ``.wav``).
+
+    With ``parallel`` > 1 and a known ``total_frames``, a stereo MP3 of at least
+    ``MIN_SEGMENT_S`` per segment gets a :class:`SegmentedMp3Encoder` with up to ``parallel``
+    segments; feed its ``segments`` from one thread each to encode on that many cores.
+    """
     suffix = Path(out_path).suffix.lower()
     if suffix == ".mp3":
+        count = 1
+        if total_frames is not None and channels == 2 and sample_rate in (32_000, 44_100, 48_000):
+            count = min(parallel, total_frames // round(MIN_SEGMENT_S * sample_rate))
+        if count >= 2:
+            return SegmentedMp3Encoder(
+                out_path,
+                sample_rate,
+                total_frames=total_frames or 0,
+                count=count,
+                tags=tags,
+                bitrate=bitrate,
+                quality=quality,
+            )
         return open_mp3_encoder(
             out_path, sample_rate, tags=tags, bitrate=bitrate, quality=quality, channels=channels
         )

@@ -10,10 +10,10 @@ result.
 
 import io
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 from scipy import ndimage, signal
@@ -23,7 +23,9 @@ from .master import k_weighting_sos
 
 ROW_S = 0.01
 HOP_ROWS = 10  # gating steps of 100 ms (400 ms blocks with 75% overlap = 4 steps)
-CHUNK_ROWS = 1000  # 10 s per chunk: a few MB of working memory
+CHUNK_ROWS = 250  # 2.5 s per chunk: a few MB of working memory
+_MIN_STRETCH_HOPS = 100  # a thread of the summary pass gets at least 10 s
+_PREROLL_S = 0.5  # the K-weighting filter forgets its start within ~0.1 s
 SILENCE = 10 ** (-80 / 20)
 _SAMPLE_MARGIN_DB = 0.6  # sample-peak ceiling below the true-peak ceiling, for intersample overs
 _ATTACK_ROWS = 2
@@ -41,15 +43,19 @@ def npy_data_offset(path: str | Path) -> int:
 
 
 class StemMixer:
-    """Sums chunks of several (frames, 2) float32 .npy stems with per-stem linear gains."""
+    """Sums chunks of several (frames, 2) float32 .npy stems with per-stem linear gains.
 
-    def __init__(self, paths: Sequence[str | Path], gains: Sequence[float]) -> None:
+    Reading starts at frame ``start``; each mixer has its own file handles, so several mixers can
+    read different stretches of the same stems from different threads.
+    """
+
+    def __init__(self, paths: Sequence[str | Path], gains: Sequence[float], *, start: int = 0) -> None:
         self._stems: list[tuple[io.BufferedReader, float]] = []
         for path, gain in zip(paths, gains, strict=True):
             if gain == 0.0:
                 continue
             handle = Path(path).open("rb")  # noqa: SIM115 - closed in close()
-            handle.seek(npy_data_offset(path))
+            handle.seek(npy_data_offset(path) + start * 8)
             self._stems.append((handle, gain))
         self._scratch = np.empty(0, dtype=np.float32)
 
@@ -85,42 +91,75 @@ class MixSummary:
     last_sound: int  # frame after the last sample above -80 dBFS
 
 
-def summarise_mix(mixer: StemMixer, frames: int, sample_rate: int, out: BinaryIO | None = None) -> MixSummary:
-    """Pass one: summarise the mix (and write it as raw float32 frames to ``out`` if given)."""
+def summarise_stems(
+    paths: Sequence[str | Path], gains: Sequence[float], frames: int, sample_rate: int, *, parallel: int = 1
+) -> MixSummary:
+    """Pass one: summarise the mix of ``paths`` at ``gains``.
+
+    With ``parallel`` > 1 the song is cut at 100 ms steps into that many stretches (of at least
+    10 s), summarised by one thread each: the filtering releases the GIL, and each stretch starts
+    ``_PREROLL_S`` early so the K-weighting filter has settled, giving the same numbers as one pass.
+    """
+    row = round(sample_rate * ROW_S)
+    hop = row * HOP_ROWS
+    hops = -(-frames // hop)
+    count = max(1, min(parallel, hops // _MIN_STRETCH_HOPS))
+    bounds = [round(hops * index / count) * hop for index in range(count)] + [frames]
+
+    def stretch(index: int) -> tuple[np.ndarray, np.ndarray, int]:
+        return _summarise_stretch(paths, gains, bounds[index], bounds[index + 1], sample_rate)
+
+    if count == 1:
+        parts = [stretch(0)]
+    else:
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="summarise") as executor:
+            parts = list(executor.map(stretch, range(count)))
+    return MixSummary(
+        frames=frames,
+        row=row,
+        hop_energy=np.concatenate([part[0] for part in parts]),
+        row_peak=np.concatenate([part[1] for part in parts]),
+        last_sound=max(part[2] for part in parts),
+    )
+
+
+def _summarise_stretch(
+    paths: Sequence[str | Path], gains: Sequence[float], start: int, stop: int, sample_rate: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Hop energies, row peaks and the end of the last sound of the mix's frames ``start`` .. ``stop``."""
     row = round(sample_rate * ROW_S)
     hop = row * HOP_ROWS
     sos = k_weighting_sos(sample_rate).astype(np.float32)
     state = np.zeros((sos.shape[0], 2, 2), dtype=np.float32)
+    preroll = min(start, round(_PREROLL_S * sample_rate))
+    mixer = StemMixer(paths, gains, start=start - preroll)
     chunk = row * CHUNK_ROWS
-    hop_energy: list[np.ndarray] = []
-    row_peaks: list[np.ndarray] = []
+    hop_energy: list[np.ndarray] = [np.zeros(0)]
+    row_peaks: list[np.ndarray] = [np.zeros(0, dtype=np.float32)]
     last_sound = 0
-    for start in range(0, frames, chunk):
-        count = min(chunk, frames - start)
-        block = mixer.read(count)
-        if out is not None:
-            out.write(block.tobytes())
-        weighted, state = signal.sosfilt(sos, block, axis=0, zi=state)
-        energy = np.einsum("ij,ij->i", weighted, weighted, dtype=np.float64)
-        whole = count // hop * hop
-        hop_energy.append(energy[:whole].reshape(-1, hop).mean(axis=1))
-        rows = -(-count // row)
-        magnitude = np.zeros(rows * row * 2, dtype=np.float32)
-        magnitude[: count * 2] = np.abs(block).reshape(-1)
-        peaks = magnitude.reshape(rows, row * 2).max(axis=1)
-        row_peaks.append(peaks)
-        loud = np.flatnonzero(peaks > SILENCE)
-        if loud.size:
-            last_sound = min(frames, start + (int(loud[-1]) + 1) * row)
-        if not np.isfinite(peaks).all():
-            raise RenderFailed("the render came out corrupt (NaN or infinite samples)")
-    return MixSummary(
-        frames=frames,
-        row=row,
-        hop_energy=np.concatenate(hop_energy) if hop_energy else np.zeros(0),
-        row_peak=np.concatenate(row_peaks) if row_peaks else np.zeros(0),
-        last_sound=last_sound,
-    )
+    try:
+        if preroll:
+            _, state = signal.sosfilt(sos, mixer.read(preroll), axis=0, zi=state)
+        for position in range(start, stop, chunk):
+            count = min(chunk, stop - position)
+            block = mixer.read(count)
+            weighted, state = signal.sosfilt(sos, block, axis=0, zi=state)
+            energy = np.einsum("ij,ij->i", weighted, weighted, dtype=np.float64)
+            whole = count // hop * hop
+            hop_energy.append(energy[:whole].reshape(-1, hop).mean(axis=1))
+            rows = -(-count // row)
+            magnitude = np.zeros(rows * row * 2, dtype=np.float32)
+            magnitude[: count * 2] = np.abs(block).reshape(-1)
+            peaks = magnitude.reshape(rows, row * 2).max(axis=1)
+            row_peaks.append(peaks)
+            loud = np.flatnonzero(peaks > SILENCE)
+            if loud.size:
+                last_sound = min(stop, position + (int(loud[-1]) + 1) * row)
+            if not np.isfinite(peaks).all():
+                raise RenderFailed("the render came out corrupt (NaN or infinite samples)")
+    finally:
+        mixer.close()
+    return np.concatenate(hop_energy), np.concatenate(row_peaks), last_sound
 
 
 def gated_loudness(hop_energy: np.ndarray) -> float:
@@ -150,10 +189,22 @@ class GainPlan:
     limited: bool
 
     def apply(self, block: np.ndarray, start: int) -> np.ndarray:
-        positions = (np.arange(start, start + block.shape[0]) + 0.5) / self.row - 0.5
-        centres = np.arange(self.row_gain.size, dtype=np.float64)
-        gain = np.interp(positions, centres, self.row_gain).astype(np.float32)
-        return block * gain[:, np.newaxis]
+        """``block`` (frames ``start`` ..) times the gain, linear between row centres, flat at the ends.
+
+        Consecutive row centres are exactly ``row`` samples apart, so every row is the same ramp
+        pattern scaled by its two end gains: a few array passes instead of a search per sample.
+        """
+        frames, row = block.shape[0], self.row
+        first_row = math.floor((start + 0.5) / row - 0.5)
+        centre = (first_row + 0.5) * row - 0.5  # of first_row, at or before ``start``
+        first_sample = math.ceil(centre)
+        skip = start - first_sample
+        rows = -(-(skip + frames) // row)
+        ends = self.row_gain[np.clip(np.arange(first_row, first_row + rows + 1), 0, self.row_gain.size - 1)]
+        ends = ends.astype(np.float32)
+        ramp = ((first_sample - centre + np.arange(row)) / row).astype(np.float32)
+        gain = (ends[:-1, np.newaxis] + np.diff(ends)[:, np.newaxis] * ramp).reshape(-1)
+        return block * gain[skip : skip + frames, np.newaxis]
 
 
 def plan_gain(summary: MixSummary, *, target_lufs: float, ceiling_dbtp: float) -> GainPlan:
@@ -254,11 +305,3 @@ def waveform_peaks(row_peak: np.ndarray, row_gain: np.ndarray, count: int = 1000
     values = np.array([float(bucket.max()) for bucket in buckets])
     top = float(values.max())
     return [round(float(v), 4) for v in (values / top if top > 0 else values)]
-
-
-def read_chunks(handle: BinaryIO, frames: int, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(start, block) pairs of raw float32 stereo frames from ``handle``."""
-    for start in range(0, frames, chunk):
-        count = min(chunk, frames - start)
-        data = np.frombuffer(handle.read(count * 8), dtype=np.float32)
-        yield start, data.reshape(-1, 2)

@@ -14,10 +14,13 @@ reading only the cached unity mix plus the stems whose gain changed.
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,14 +28,14 @@ import numpy as np
 
 from . import pool
 from .arrangement import Arrangement
-from .encode import open_audio_writer
+from .encode import AudioWriter, open_audio_writer
 from .errors import InvalidSettings, RenderFailed
 from .mix import (
     GainPlan,
     StemMixer,
     TruePeakMeter,
     plan_gain,
-    summarise_mix,
+    summarise_stems,
     waveform_peaks,
 )
 from .notes import transpose_key
@@ -49,7 +52,7 @@ TARGET_LUFS = -14.0
 CEILING_DBTP = -1.0
 MP3_QUALITY = 7  # LAME -q: 3x faster than -q 2 and transparent enough at 192 kbps
 STEM_LAYOUT_VERSION = 2  # 2: no mid-song quiet skipping (stems add up to the group render); unity sum
-_CHUNK_FRAMES = 441_000
+_CHUNK_FRAMES = 110_250  # 2.5 s: small enough that one per encoder thread stays a few MB
 
 
 @dataclass
@@ -117,11 +120,7 @@ def render_variant(
         # The mix is summed from the stems in both passes instead of being written out between
         # them: summing the few inputs again is cheaper than writing and reading a whole mix file.
         paths, gains = _mix_inputs(stems, part_gains)
-        mixer = StemMixer(paths, gains)
-        try:
-            summary = summarise_mix(mixer, stems.frames, SAMPLE_RATE)
-        finally:
-            mixer.close()
+        summary = summarise_stems(paths, gains, stems.frames, SAMPLE_RATE, parallel=pool.worker_count())
         report(0.85)
         frames = min(
             stems.frames, max(stems.end_frame, summary.last_sound) + round(END_MARGIN_S * SAMPLE_RATE)
@@ -397,24 +396,65 @@ def _load_manifest(directory: Path) -> _StemSet | None:
 def _write_output(
     paths: list[Path], gains: list[float], frames: int, plan: GainPlan, out: Path, tags: dict[str, str]
 ) -> float:
-    """Pass two: apply the plan while the encoder runs; redone with less gain on an intersample over."""
+    """Pass two: apply the plan while the encoder runs; redone with less gain on an intersample over.
+
+    A long MP3 is encoded in one segment per core (see ``SegmentedMp3Encoder``), each fed by its own
+    thread that mixes, masters and meters its stretch; the segment count depends on the machine and
+    the song only, so the same render always gives the same bytes.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
-    ceiling = 10 ** (CEILING_DBTP / 20)
-    meter = TruePeakMeter(ceiling, plan.row)
+    dbtp = -math.inf
     for _attempt in range(3):
+        with open_audio_writer(
+            out,
+            SAMPLE_RATE,
+            tags=tags,
+            quality=MP3_QUALITY,
+            total_frames=frames,
+            parallel=pool.worker_count(),
+        ) as writer:
+            dbtp = _feed_writer(writer, paths, gains, frames, plan)
+            if dbtp > CEILING_DBTP + 0.05:
+                writer.abort()
+        if dbtp <= CEILING_DBTP + 0.05:
+            break
+        plan.row_gain = plan.row_gain * 10 ** ((CEILING_DBTP - dbtp - 0.1) / 20)
+    return dbtp
+
+
+def _feed_writer(
+    writer: AudioWriter, paths: list[Path], gains: list[float], frames: int, plan: GainPlan
+) -> float:
+    """Mix, master and meter every segment of ``writer`` (one thread each); returns the true peak."""
+    ceiling = 10 ** (CEILING_DBTP / 20)
+    cancelled = threading.Event()
+
+    def feed(index: int) -> float:
+        start, stop = writer.segments[index]
+        end = frames if stop is None else stop
         meter = TruePeakMeter(ceiling, plan.row)
-        mixer = StemMixer(paths, gains)
+        mixer = StemMixer(paths, gains, start=start)
         try:
-            with open_audio_writer(out, SAMPLE_RATE, tags=tags, quality=MP3_QUALITY) as writer:
-                for start in range(0, frames, _CHUNK_FRAMES):
-                    mastered = plan.apply(mixer.read(min(_CHUNK_FRAMES, frames - start)), start)
-                    meter.add(mastered)
-                    writer.write(mastered)
-                if meter.dbtp > CEILING_DBTP + 0.05:
-                    writer.abort()
+            for position in range(start, end, _CHUNK_FRAMES):
+                if cancelled.is_set():
+                    break
+                mastered = plan.apply(mixer.read(min(_CHUNK_FRAMES, end - position)), position)
+                meter.add(mastered)
+                writer.write_segment(index, mastered)
+        except BaseException:
+            cancelled.set()  # the other segments stop too; the writer is aborted by its caller
+            raise
         finally:
             mixer.close()
-        if meter.dbtp <= CEILING_DBTP + 0.05:
-            break
-        plan.row_gain = plan.row_gain * 10 ** ((CEILING_DBTP - meter.dbtp - 0.1) / 20)
-    return meter.dbtp
+        return meter.dbtp
+
+    count = len(writer.segments)
+    if count == 1:
+        return feed(0)
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="encode-feed") as executor:
+        futures = [executor.submit(feed, index) for index in range(count)]
+        try:
+            return max(future.result() for future in futures)
+        except BaseException:
+            cancelled.set()  # also when this thread is interrupted (a Celery soft time limit)
+            raise

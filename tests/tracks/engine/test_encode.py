@@ -1,5 +1,7 @@
 """Writing MP3 and WAV files: playable, tagged, and never half-written."""
 
+import subprocess
+import threading
 import wave
 from pathlib import Path
 from typing import cast
@@ -10,7 +12,15 @@ from mutagen.id3 import ID3
 from mutagen.wave import WAVE
 
 import tracks.engine.encode as encode_module
-from tracks.engine.encode import open_mp3_encoder, probe_duration, write_audio
+from tracks.engine import mp3frames
+from tracks.engine.encode import (
+    AudioWriter,
+    SegmentedMp3Encoder,
+    open_audio_writer,
+    open_mp3_encoder,
+    probe_duration,
+    write_audio,
+)
 from tracks.engine.errors import InvalidSettings, RenderFailed
 
 RATE = 44100
@@ -169,4 +179,146 @@ def test_nothing_to_encode_is_a_failure(out_dir):
 def test_an_unknown_format_is_refused(out_dir):
     with pytest.raises(InvalidSettings, match=r"\.mp3 or \.wav"):
         write_audio(_tone(0.5), RATE, out_dir / "render.ogg")
+    assert _leftovers(out_dir) == []
+
+
+def _music(seconds: float) -> np.ndarray:
+    """A chord with percussive clicks, so LAME switches window shapes now and then."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    chord = sum(0.15 * np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6))
+    clicks = np.zeros_like(t)
+    clicks[:: RATE // 4] = 0.5
+    left = chord + np.convolve(clicks, np.exp(-np.arange(200) / 30.0))[: t.size]
+    return np.stack([left, np.roll(left, 300)], axis=1).astype(np.float32)
+
+
+def _decode(path: Path) -> np.ndarray:
+    raw = subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-i", str(path), "-f", "f32le", "-"], capture_output=True, check=True
+    ).stdout
+    return np.frombuffer(raw, dtype="<f4").reshape(-1, 2)
+
+
+def _snr_db(reference: np.ndarray, decoded: np.ndarray) -> float:
+    error = decoded - reference
+    return float(10 * np.log10(np.sum(reference**2) / np.sum(error**2)))
+
+
+def _feed_in_parallel(writer: AudioWriter, samples: np.ndarray) -> None:
+    def feed(index: int) -> None:
+        start, stop = writer.segments[index]
+        end = samples.shape[0] if stop is None else stop
+        for position in range(start, end, 10_000):
+            writer.write_segment(index, samples[position : min(end, position + 10_000)])
+
+    threads = [threading.Thread(target=feed, args=(index,)) for index in range(len(writer.segments))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_segments_encoded_in_parallel_splice_into_one_gapless_stream(out_dir):
+    # Given 8 s of music split into three segments, each fed from its own thread
+    samples = _music(8.0)
+    out = out_dir / "spliced.mp3"
+    writer = SegmentedMp3Encoder(out, RATE, total_frames=samples.shape[0], count=3, tags=TAGS)
+    assert len(writer.segments) == 3
+    _feed_in_parallel(writer, samples)
+    writer.close()
+
+    # Then the file decodes to exactly the input length (the LAME tag's padding is right) ...
+    decoded = _decode(out)
+    assert decoded.shape == samples.shape
+    # ... as faithfully as one encoder would have done it, including around the splices
+    single = out_dir / "single.mp3"
+    write_audio(samples, RATE, single)
+    reference_snr = _snr_db(samples, _decode(single))
+    assert _snr_db(samples, decoded) > reference_snr - 1.0
+    for start, _stop in writer.segments[1:]:
+        around = slice(start, start + 40 * 1152)  # warm-up frames, the splice and what follows
+        assert _snr_db(samples[around], decoded[around]) > reference_snr - 3.0
+    # ... it carries the tags, and nothing else is left in the directory
+    assert ID3(out)["TKEY"].text == ["A major"]
+    assert probe_duration(out) == pytest.approx(8.0, abs=0.05)
+    assert _leftovers(out_dir) == ["single.mp3", "spliced.mp3"]
+
+
+def test_the_spliced_stream_has_a_consistent_lame_tag(out_dir):
+    samples = _music(6.0)
+    out = out_dir / "spliced.mp3"
+    with SegmentedMp3Encoder(out, RATE, total_frames=samples.shape[0], count=2) as writer:
+        writer.write(samples)  # fed in order from one thread also works
+
+    # (no tags were asked for, so the file starts with the Info frame)
+    data = out.read_bytes()
+    offsets = mp3frames.frame_offsets(out)
+    info = data[: offsets[1]]
+    tag = mp3frames.info_offset(info)
+    assert tag is not None
+    frames = int.from_bytes(info[tag + 8 : tag + 12], "big")
+    assert frames == len(offsets) - 2
+    assert int.from_bytes(info[tag + 12 : tag + 16], "big") == len(data)
+    delay_padding = int.from_bytes(info[tag + 141 : tag + 144], "big")
+    assert delay_padding >> 12 == mp3frames.ENCODER_DELAY
+    assert frames * 1152 - (delay_padding >> 12) - (delay_padding & 0xFFF) == samples.shape[0]
+    assert int.from_bytes(info[tag + 152 : tag + 154], "big") == mp3frames.crc16(data[offsets[1] :])
+    assert int.from_bytes(info[tag + 154 : tag + 156], "big") == mp3frames.crc16(info[: tag + 154])
+    # No frame borrows bytes from the one before (no bit reservoir), so any two can follow each other.
+    for offset in offsets[1:-1]:
+        main_data_begin = int.from_bytes(data[offset + 4 : offset + 6], "big") >> 7
+        assert main_data_begin == 0
+    toc = info[tag + 16 : tag + 116]
+    assert toc[0] == 0
+    assert list(toc) == sorted(toc)
+    assert toc[50] == pytest.approx(128, abs=3)
+
+
+def test_open_audio_writer_segments_only_long_stereo_mp3s(out_dir):
+    long_song = 60 * RATE
+    with open_audio_writer(out_dir / "a.mp3", RATE, total_frames=long_song, parallel=2) as writer:
+        assert isinstance(writer, SegmentedMp3Encoder)
+        assert len(writer.segments) == 2
+        writer.abort()
+    short = open_audio_writer(out_dir / "b.mp3", RATE, total_frames=15 * RATE, parallel=2)
+    serial = open_audio_writer(out_dir / "c.mp3", RATE, total_frames=long_song, parallel=1)
+    wav = open_audio_writer(out_dir / "d.wav", RATE, total_frames=long_song, parallel=2)
+    for writer in (short, serial, wav):
+        assert len(writer.segments) == 1
+        writer.abort()
+    assert _leftovers(out_dir) == []
+
+
+def test_a_segment_fed_the_wrong_length_fails_and_leaves_nothing(out_dir):
+    samples = _music(4.0)
+    writer = SegmentedMp3Encoder(out_dir / "x.mp3", RATE, total_frames=samples.shape[0], count=2)
+    start, stop = writer.segments[0]
+    writer.write_segment(0, samples[start:stop])
+    writer.write_segment(1, samples[writer.segments[1][0] : -1000])
+    with pytest.raises(RenderFailed, match="segment 1"):
+        writer.close()
+    assert _leftovers(out_dir) == []
+
+
+def test_a_failing_segment_encoder_leaves_nothing(out_dir, monkeypatch):
+    fake = out_dir / "bin" / "ffmpeg"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nhead -c 1000 >/dev/null\necho 'Error: out of memory' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(encode_module, "FFMPEG", str(fake))
+    out_dir = out_dir / "renders"
+    out_dir.mkdir()
+    samples = _music(4.0)
+
+    with (
+        pytest.raises(RenderFailed, match="ffmpeg failed: Error: out of memory"),
+        SegmentedMp3Encoder(out_dir / "x.mp3", RATE, total_frames=samples.shape[0], count=2) as writer,
+    ):
+        writer.write(samples)
+    assert _leftovers(out_dir) == []
+
+
+def test_too_short_for_segments_is_refused(out_dir):
+    with pytest.raises(InvalidSettings, match="too few"):
+        SegmentedMp3Encoder(out_dir / "x.mp3", RATE, total_frames=RATE, count=2)
     assert _leftovers(out_dir) == []
