@@ -394,8 +394,6 @@ class Mp3Encoder(AudioWriter):
     ) -> None:
         kbps = parse_bitrate(bitrate)
         level = _check_quality(quality)
-        if shutil.which(FFMPEG) is None:
-            raise RenderFailed(f"ffmpeg is not installed (looked for {FFMPEG!r})")
         super().__init__(out_path, channels=channels, tags=tags)
         try:
             self._lame = _Lame(self._temporary, sample_rate, channels=channels, kbps=kbps, quality=level)

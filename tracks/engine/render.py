@@ -1,8 +1,9 @@
 """render_variant: an arrangement plus variant settings in, a mastered MP3 or WAV out.
 
-Pipeline: transform events -> synthesize stems (parts or part groups) in parallel worker processes
-into float32 files -> stream the mix through loudness measurement -> plan gain and limiter -> stream
-the mastered mix into the encoder (which runs alongside as its own process) -> atomic rename.
+Pipeline: transform events -> synthesize stems (parts or part groups) in parallel render threads
+into float32 files -> stream the mix through loudness measurement (one thread per stretch of the
+song) -> plan gain and limiter -> stream the mastered mix into the encoder (a long MP3 as one LAME
+segment per core, spliced afterwards) -> atomic rename.
 
 A render synthesizes the audible parts as a few balanced groups (one per render process, split further
 only where parts need different gains), because every FluidSynth instance pays reverb and chorus over
