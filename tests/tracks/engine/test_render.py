@@ -1,5 +1,6 @@
 """Renders checked as audio: pitch by FFT, length by onsets, loudness by the meter, nothing left hanging."""
 
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -7,11 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+import tracks.engine.encode as encode_module
 from tracks.engine import (
     InvalidSettings,
     PartMix,
     RenderFailed,
     VariantSettings,
+    compose_song,
     integrated_loudness,
     load_arrangement,
     prepare_stems,
@@ -190,3 +193,70 @@ def test_notes_pushed_out_of_range_are_dropped_with_a_warning(tmp_path: Path, so
         arrangement, VariantSettings(transpose=5), out_path=tmp_path / "x.wav", soundfont=soundfont
     )
     assert result.warnings == ["1 note of Lead fell outside the MIDI range at +5 semitones and was dropped"]
+
+
+def _decode_mp3(path: Path) -> np.ndarray:
+    raw = subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-i", str(path), "-f", "f32le", "-"], capture_output=True, check=True
+    ).stdout
+    return np.frombuffer(raw, dtype="<f4").reshape(-1, 2)
+
+
+def test_a_long_mp3_is_encoded_in_segments_and_sounds_like_the_wav(
+    tmp_path: Path, soundfont: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a 40-second song and a machine with two render cores
+    monkeypatch.setenv("RENDER_THREADS", "2")
+    segment_counts: list[int] = []
+
+    class CountingEncoder(encode_module.SegmentedMp3Encoder):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            segment_counts.append(len(self.segments))
+
+    monkeypatch.setattr(encode_module, "SegmentedMp3Encoder", CountingEncoder)
+    arrangement = load_arrangement(compose_song(style="pop", minutes=40 / 60, parts=4, seed=2))
+    out_dir = tmp_path / "out"
+
+    # When it is rendered to MP3, and the same variant to WAV
+    result = render_variant(
+        arrangement, VariantSettings(transpose=1), out_path=out_dir / "a.mp3", soundfont=soundfont
+    )
+    render_variant(arrangement, VariantSettings(transpose=1), out_path=out_dir / "a.wav", soundfont=soundfont)
+
+    # Then the MP3 was encoded as two segments, decodes to the render's exact length, meets the
+    # loudness and peak targets, and matches the WAV sample for sample within the codec's error
+    assert segment_counts == [2]
+    decoded = _decode_mp3(out_dir / "a.mp3")
+    rate, wav = read_wav(out_dir / "a.wav")
+    assert decoded.shape == wav.shape
+    assert decoded.shape[0] / rate == pytest.approx(result.duration_s, abs=0.001)
+    assert integrated_loudness(decoded, rate) == pytest.approx(-14.0, abs=1.0)
+    assert true_peak_dbtp(decoded, rate) <= -0.8  # the codec may add a little on top of -1 dBTP
+    error = decoded - wav
+    assert 10 * np.log10(np.sum(wav**2) / np.sum(error**2)) > 20.0
+    assert sorted(path.name for path in out_dir.iterdir()) == ["a.mp3", "a.wav"]
+
+
+def test_a_failure_while_encoding_segments_leaves_no_file(
+    tmp_path: Path, soundfont: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a render whose second encoder segment fails part-way (a full disk, say)
+    monkeypatch.setenv("RENDER_THREADS", "2")
+    original = encode_module.SegmentedMp3Encoder.write_segment
+
+    def failing(self: Any, index: int, block: np.ndarray) -> None:
+        if index == 1 and self._segment_frames[1] > 0:
+            raise RenderFailed("could not write: No space left on device")
+        original(self, index, block)
+
+    monkeypatch.setattr(encode_module.SegmentedMp3Encoder, "write_segment", failing)
+    arrangement = load_arrangement(compose_song(style="pop", minutes=0.5, parts=3, seed=4))
+    out_dir = tmp_path / "renders"
+
+    # When it is rendered
+    with pytest.raises(RenderFailed, match="No space left"):
+        render_variant(arrangement, VariantSettings(), out_path=out_dir / "x.mp3", soundfont=soundfont)
+
+    # Then neither the MP3 nor any partial segment is left behind
+    assert list(out_dir.iterdir()) == []
