@@ -219,6 +219,18 @@ def notification_list(*, user: User, unread_only: bool = False) -> QuerySet[Noti
     return notifications.order_by("-created_at", "-id")
 
 
+def notification_unread_count(*, user: User) -> int:
+    return Notification.objects.filter(recipient=user, read=False).count()
+
+
+def notification_get(*, user: User, notification_id: int) -> Notification:
+    """One of the user's own notifications; anyone else's is missing (404)."""
+    notification = Notification.objects.filter(recipient=user, pk=notification_id).first()
+    if notification is None:
+        raise Http404("no such notification")
+    return notification
+
+
 _UNSAFE_FILENAME = re.compile(r"[^\w\s\-.,'()&!+#]")
 
 

@@ -849,17 +849,25 @@ def comment_post(
             at_beat=at_beat,
         )
         who = _display_name(user)
+        quote = _excerpt(body)
         recipients: list[tuple[User, NotificationKind, str]] = []
         if parent is not None and parent.author_id != user.pk:
-            recipients.append(
-                (parent.author, NotificationKind.REPLY, f"{who} replied to your comment on “{track.title}”")
-            )
+            text = f"{who} replied to your comment on “{track.title}”: “{quote}”"
+            recipients.append((parent.author, NotificationKind.REPLY, text))
         if track.producer_id != user.pk and (parent is None or parent.author_id != track.producer_id):
-            text = f"{who} commented on “{track.title}”"
+            text = f"{who} commented on “{track.title}”: “{quote}”"
             recipients.append((track.producer, NotificationKind.COMMENT, text))
         for recipient, kind, text in recipients:
             notification_create(recipient=recipient, kind=kind, text=text, url=_comment_url(comment))
     return comment
+
+
+def _excerpt(text: str, limit: int = 80) -> str:
+    """The start of a comment on one line, cut at a word with an ellipsis when it is long."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return flat[:limit].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
 
 
 def _display_name(user: User) -> str:

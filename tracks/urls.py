@@ -16,4 +16,6 @@ urlpatterns = [
     path("renders/<int:pk>/panel/", views.render_panel, name="render-panel"),
     path("renders/<int:pk>/audio/", views.render_audio, name="render-audio"),
     path("inbox/", views.inbox, name="inbox"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("notifications/<int:pk>/open/", views.notification_open, name="notification-open"),
 ]

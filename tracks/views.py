@@ -12,11 +12,12 @@ from typing import Any, cast
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
@@ -41,6 +42,7 @@ from tracks.services import (
     RenderQueueUnavailable,
     comment_post,
     comment_resolve,
+    notification_mark_read,
     render_mark_accessed,
     render_request,
     revision_create,
@@ -48,6 +50,8 @@ from tracks.services import (
 )
 
 RECENT_RENDERS = 8
+HOME_PAGE_SIZE = 24
+NOTIFICATIONS_PAGE_SIZE = 30
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -82,10 +86,19 @@ def home(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         q = form.cleaned_data["q"] or None
         genre = form.cleaned_data["genre"] or None
-    tracks = selectors.track_list(user=request.user, genre=genre, q=q)[:60]
-    return render(
-        request, "tracks/home.html", {"form": form, "tracks": tracks, "searching": bool(q or genre)}
+    page = Paginator(selectors.track_list(user=request.user, genre=genre, q=q), HOME_PAGE_SIZE).get_page(
+        request.GET.get("page")
     )
+    # Page links keep the search; the form's cleaned values are safe to put back into a URL.
+    search = urlencode({key: value for key, value in (("q", q), ("genre", genre)) if value})
+    context = {
+        "form": form,
+        "page": page,
+        "tracks": page.object_list,
+        "searching": bool(q or genre),
+        "search_query": search,
+    }
+    return render(request, "tracks/home.html", context)
 
 
 # --- the track page --------------------------------------------------------------------------------
@@ -685,6 +698,34 @@ def revision_upload(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("tracks:detail", pk=track.pk)
     context = {"form": form, "track": track, "current": track.current_revision}
     return render(request, "tracks/revision_upload.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's notifications, newest first; POST marks them all read."""
+    user = _signed_in(request)
+    if request.method == "POST":
+        count = notification_mark_read(user=user)
+        messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} as read.")
+        return redirect("tracks:notifications")
+    page = Paginator(selectors.notification_list(user=user), NOTIFICATIONS_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "tracks/notifications.html", {"page": page, "notifications": page.object_list})
+
+
+@login_required
+@require_GET
+def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
+    """Mark one notification read and go where it points (a comment, a track)."""
+    user = _signed_in(request)
+    notification = selectors.notification_get(user=user, notification_id=pk)
+    notification_mark_read(user=user, ids=[notification.pk])
+    target = notification.url
+    if not target or not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect("tracks:notifications")
+    return redirect(target)
 
 
 @login_required

@@ -188,6 +188,15 @@ def test_singer_and_producer_work_a_track_through(
     # --- the producer replies from the inbox -------------------------------------------------------------
     producer = new_page()
     _log_in(producer, base, "producer", DEMO_PASSWORD)
+    # The header says there is news; the notification quotes the comment and opens it in its thread
+    notifications_link = producer.get_by_role("link", name=re.compile(r"^Notifications \d+ unread$"))
+    expect(notifications_link).to_be_visible()
+    notifications_link.click()
+    news = producer.get_by_role("link", name=re.compile(r"commented on .*covers my low notes"))
+    expect(news).to_be_visible()
+    screenshot(producer, "notifications")
+    news.click()
+    expect(producer.locator(f"#comment-{comment.pk}")).to_contain_text("covers my low notes")
     producer.get_by_role("link", name="Inbox").click()
     expect(producer.get_by_text("covers my low notes")).to_be_visible()
     screenshot(producer, "inbox")

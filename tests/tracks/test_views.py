@@ -622,3 +622,81 @@ def test_revision_and_render_params_that_are_not_plain_numbers_are_ignored(
         **HTMX,
     )
     assert response.status_code == 200
+
+
+def test_home_pages_through_many_tracks_and_keeps_the_search(client: Client, producer: User) -> None:
+    # Given more tracks than fit one page, all matching "Song"
+    from tests.factories import TrackFactory
+
+    TrackFactory.create_batch(30, producer=producer)
+
+    first = client.get(reverse("tracks:home"), {"q": "song"}).content.decode()
+    second = client.get(reverse("tracks:home"), {"q": "song", "page": "2"}).content.decode()
+
+    # Then the first page shows 24, says how many there are, and links on with the search kept
+    assert first.count('class="track-card"') == 24
+    assert "30 tracks found; page 1 of 2." in first
+    assert 'href="?q=song&amp;page=2">Next page</a>' in first
+    assert "Previous page" not in first
+    # And the second page shows the rest and links back
+    assert second.count('class="track-card"') == 6
+    assert 'href="?q=song&amp;page=1">Previous page</a>' in second
+    # A page number that is no number, or too big, still answers with a page
+    for page in ("x", "²", "99999999999999999999", "-1"):
+        response = client.get(reverse("tracks:home"), {"page": page})
+        assert response.status_code == 200
+        assert 'class="track-card"' in response.content.decode()
+
+
+def test_notifications_are_listed_counted_in_the_header_and_opened(
+    client: Client, track: Track, singer: User, producer: User
+) -> None:
+    # Given a singer who commented on a producer's track, and another user's notification
+    comment = comment_post(user=singer, track=track, body="Chorus needs more lift")
+    comment_post(user=singer, track=track, body="And the outro is long")
+    from tests.factories import NotificationFactory
+
+    stranger_note = NotificationFactory(text="Not for the producer")
+    client.force_login(producer)
+
+    # When the producer looks at any page, the header counts the unread notifications
+    home = client.get(reverse("tracks:home")).content.decode()
+    assert re.search(
+        r"Notifications <span class=\"badge-count\">2<span class=\"visually-hidden\"> unread", home
+    )
+
+    # And the notifications page lists them, newest first, each linking through to its comment
+    page = client.get(reverse("tracks:notifications")).content.decode()
+    assert page.index("And the outro is long") < page.index("Chorus needs more lift")
+    assert "Not for the producer" not in page
+    note = producer.notifications.order_by("created_at").first()
+    assert note is not None
+    opened = client.get(reverse("tracks:notification-open", args=[note.pk]))
+    assert opened.status_code == 302
+    assert opened["Location"].endswith(f"#comment-{comment.pk}")
+    note.refresh_from_db()
+    assert note.read
+    assert 'badge-count">1<' in client.get(reverse("tracks:home")).content.decode()
+
+    # And "Mark all as read" clears the badge
+    response = client.post(reverse("tracks:notifications"), follow=True)
+    assert "Marked 1 notification as read." in response.content.decode()
+    assert "badge-count" not in client.get(reverse("tracks:home")).content.decode()
+
+    # Someone else's notification, or one that does not exist, is missing
+    assert client.get(reverse("tracks:notification-open", args=[stranger_note.pk])).status_code == 404
+    assert client.get("/notifications/99999999999999999999/open/").status_code == 404
+    stranger_note.refresh_from_db()
+    assert not stranger_note.read
+
+
+def test_notifications_need_a_login_and_never_redirect_off_site(client: Client, singer: User) -> None:
+    from tests.factories import NotificationFactory
+
+    assert client.get(reverse("tracks:notifications")).status_code == 302
+    evil = NotificationFactory(recipient=singer, url="https://evil.example/phish")
+    client.force_login(singer)
+    response = client.get(reverse("tracks:notification-open", args=[evil.pk]))
+    assert response["Location"] == reverse("tracks:notifications")
+    empty = client.get(reverse("tracks:notifications")).content.decode()
+    assert "Mark all as read" not in empty
