@@ -25,7 +25,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.core.mail import send_mail
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Max, Q, Sum
 from django.http import Http404
 from django.utils import timezone
@@ -474,7 +474,14 @@ def _progress_writer(render_id: int) -> Callable[[float], None]:
             return
         last[0] = now
         value = round(min(max(float(fraction), 0.0), 0.99), 3)
-        Render.objects.filter(pk=render_id, status=RenderStatus.RENDERING).update(progress=value)
+        # Called from the engine's render threads, which keep their own connection between renders:
+        # progress is only a hint, so a dropped connection is closed (to reconnect next time), not
+        # allowed to fail the render.
+        try:
+            Render.objects.filter(pk=render_id, status=RenderStatus.RENDERING).update(progress=value)
+        except DatabaseError:
+            logger.warning("could not record progress of render %s", render_id, exc_info=True)
+            connection.close()
 
     return write
 

@@ -59,6 +59,29 @@ def shutdown() -> None:
             _executor = None
 
 
+def warm_up(soundfont: str | os.PathLike[str]) -> None:
+    """Load the SoundFont into every render thread's synth in the background, and return at once.
+
+    A worker calls this when it starts, so its first render does not wait for the SoundFont (about
+    half a second per synth for FluidR3). A failure is not reported here: the first render meets it
+    again and fails with its reason.
+    """
+    count = worker_count()
+    executor = _get_executor()
+    everyone_loaded = threading.Barrier(count)
+
+    def load() -> None:
+        try:
+            thread_synth(soundfont)
+        finally:
+            # Hold this thread until every load has started, so each lands on a thread of its own.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                everyone_loaded.wait(timeout=120)
+
+    for _ in range(count):
+        executor.submit(load)
+
+
 def _slot_dir() -> Path:
     directory = Path(os.environ.get(SLOT_DIR_ENV) or Path(tempfile.gettempdir()) / "backtrack-render-slots")
     directory.mkdir(parents=True, exist_ok=True)
@@ -105,15 +128,9 @@ def run_jobs(
 ) -> list[StemResult]:
     """Render every job, biggest first, on up to ``parallel`` synths; results in completion order."""
     ordered = list(jobs)
-    width = min(parallel or 1, worker_count(), len(ordered))
+    width = max(1, min(parallel or 1, worker_count(), len(ordered)))
     results: list[StemResult] = []
-    if width <= 1:
-        for job in ordered:
-            result = thread_synth(soundfont).render(job)
-            results.append(result)
-            if on_done:
-                on_done(result)
-        return results
+    # Even a serial render runs on a render thread, so it finds the synths ``warm_up`` loaded.
     executor = _get_executor()
     pending = list(ordered)
     lock = threading.Lock()

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tracks.engine import pool
+from tracks.engine import synth as synth_module
+from tracks.engine.errors import RenderFailed
+from tracks.engine.synth import StemJob
 
 
 @pytest.fixture
@@ -60,3 +65,58 @@ def test_render_threads_setting_caps_the_share(tmp_path: Path, monkeypatch: pyte
 
     with pool.cpu_share() as parallel:
         assert parallel == 1
+
+
+def _note_job(path: Path) -> StemJob:
+    return StemJob(
+        out_path=str(path),
+        n_frames=4410,
+        end_frame=2205,
+        frame=np.array([0, 2205]),
+        status=np.array([0x90, 0x80]),
+        d1=np.array([60, 60]),
+        d2=np.array([100, 0]),
+        sysex=[],
+    )
+
+
+def test_warm_up_loads_every_render_thread_so_renders_load_nothing(
+    tmp_path: Path, soundfont: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given fresh render threads and a count of SoundFont loads
+    monkeypatch.setattr(pool, "worker_count", lambda: 2)
+    pool.shutdown()
+    loads: list[str] = []
+
+    class CountingSynth(synth_module.Synth):
+        def load(self, soundfont: str) -> None:
+            if soundfont != self.soundfont:
+                loads.append(soundfont)
+            super().load(soundfont)
+
+    monkeypatch.setattr(synth_module, "Synth", CountingSynth)
+
+    # When a worker warms up, it returns at once and the threads load in the background
+    pool.warm_up(soundfont)
+    deadline = time.monotonic() + 30
+    while len(loads) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(loads) == 2
+
+    # Then serial and parallel renders use those synths and load nothing more
+    pool.run_jobs(str(soundfont.resolve()), [_note_job(tmp_path / "a.npy")], parallel=1)
+    pool.run_jobs(str(soundfont.resolve()), [_note_job(tmp_path / f"{n}.npy") for n in "bcd"], parallel=2)
+    assert len(loads) == 2
+    assert np.abs(np.load(tmp_path / "a.npy")).max() > 0.01
+    pool.shutdown()
+
+
+def test_warm_up_with_a_missing_soundfont_leaves_the_error_to_the_render(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pool, "worker_count", lambda: 2)
+    pool.shutdown()
+    pool.warm_up(tmp_path / "missing.sf2")  # nothing raised here
+    with pytest.raises(RenderFailed, match="SoundFont not found"):
+        pool.run_jobs(str(tmp_path / "missing.sf2"), [_note_job(tmp_path / "a.npy")], parallel=1)
+    pool.shutdown()
