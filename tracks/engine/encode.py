@@ -211,6 +211,10 @@ class AudioWriter(ABC):
         """Append the next block of the signal, float samples shaped (n, channels), nominally -1..1."""
         frames = _frames(block, self.channels)
         first, last = self._position, self._position + frames.shape[0]
+        ends = [stop for _start, stop in self.segments]
+        if None not in ends and last > max(stop for stop in ends if stop is not None):
+            self.abort()
+            raise RenderFailed(f"{self.out_path.name} was opened for fewer frames than it was given")
         try:
             for index, (start, stop) in enumerate(self.segments):
                 low, high = max(first, start), last if stop is None else min(last, stop)
@@ -491,7 +495,11 @@ class SegmentedMp3Encoder(AudioWriter):
             for index, nominal in enumerate(self._splices):
                 cuts.append(
                     mp3frames.splice_frame(
-                        segments[index], segments[index + 1], nominal, self.OVERLAP_FRAMES // 2
+                        # the earlier segment's frames stay clear of its end-of-input flush here
+                        segments[index],
+                        segments[index + 1],
+                        nominal,
+                        self.OVERLAP_FRAMES - 2,
                     )
                 )
             cuts.append(segments[-1].first_frame + segments[-1].audio_frames)

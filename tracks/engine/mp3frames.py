@@ -7,7 +7,8 @@ stream. That is exact enough to be inaudible when three things hold, which the e
 - the segments are encoded without the bit reservoir, so no frame borrows bytes from the one before;
 - every segment starts on the frame grid of the whole song (a multiple of 1152 samples) with a few
   frames of warm-up before the splice, so its frames line up with, and converge to, the ones a single
-  encode would have made (measured: identical samples for thousands of frames after the splice);
+  encode would have made (measured: the decoded audio around a splice is as close to the source as
+  anywhere else, and the first frames after it are the very frames one encoder makes);
 - the splice happens where both encodes chose the same window shape for the last granule before it,
   so the decoder's overlap-add sees a legal window sequence.
 
@@ -37,7 +38,7 @@ _TOC_SIZE = 100
 _LAME_DELAY_PADDING = 141
 _LAME_MUSIC_LENGTH, _LAME_MUSIC_CRC, _LAME_TAG_CRC = 148, 152, 154
 _INFO_TAG_END = 156
-_TAG_CRC_SPAN = 190  # the tag CRC covers the frame's first 190 bytes (MPEG-1 stereo)
+_TAG_CRC_SPAN = 190  # the tag CRC covers the frame's first 190 bytes, as ffmpeg computes it
 
 
 class Mp3FormatError(ValueError):
@@ -299,7 +300,10 @@ def splice(
     info[tag + _LAME_DELAY_PADDING : tag + _LAME_DELAY_PADDING + 3] = delay_padding.to_bytes(3, "big")
     info[tag + _LAME_MUSIC_LENGTH : tag + _LAME_MUSIC_LENGTH + 4] = total_bytes.to_bytes(4, "big")
     info[tag + _LAME_MUSIC_CRC : tag + _LAME_MUSIC_CRC + 2] = music_crc.to_bytes(2, "big")
-    tag_crc = crc16(bytes(info[: tag + _LAME_TAG_CRC]))
+    # As ffmpeg does it: the first 190 bytes of the frame, with the CRC field itself still zero
+    # (for stereo the field starts at byte 190; for mono it lies inside the span).
+    info[tag + _LAME_TAG_CRC : tag + _LAME_TAG_CRC + 2] = b"\0\0"
+    tag_crc = crc16(bytes(info[:_TAG_CRC_SPAN]))
     info[tag + _LAME_TAG_CRC : tag + _LAME_TAG_CRC + 2] = tag_crc.to_bytes(2, "big")
 
     out.write(info)

@@ -151,6 +151,13 @@ def run_jobs(
             done.append(result)
 
     futures: list[Future[list[StemResult]]] = [executor.submit(worker) for _ in range(width)]
-    for future in as_completed(futures):
-        results.extend(future.result())
+    try:
+        for future in as_completed(futures):
+            results.extend(future.result())
+    except BaseException:
+        # A failed job or an interrupted caller (a Celery soft time limit): the render threads
+        # finish the job in hand and take no more, so the next render does not queue behind these.
+        with lock:
+            pending.clear()
+        raise
     return results

@@ -322,3 +322,11 @@ def test_too_short_for_segments_is_refused(out_dir):
     with pytest.raises(InvalidSettings, match="too few"):
         SegmentedMp3Encoder(out_dir / "x.mp3", RATE, total_frames=RATE, count=2)
     assert _leftovers(out_dir) == []
+
+
+def test_more_audio_than_a_segmented_encoder_was_opened_for_is_refused(out_dir):
+    samples = _music(4.0)
+    writer = SegmentedMp3Encoder(out_dir / "x.mp3", RATE, total_frames=samples.shape[0] - 500, count=2)
+    with pytest.raises(RenderFailed, match="fewer frames"):
+        writer.write(samples)
+    assert _leftovers(out_dir) == []

@@ -88,3 +88,39 @@ def test_a_stream_without_info_frame_is_refused(tmp_path: Path) -> None:
     _encode(path, _signal(1.0), "-write_xing", "0")
     with pytest.raises(Mp3FormatError, match="Info frame"):
         mp3frames.read_segment(path, first_frame=0)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_splicing_one_whole_segment_reproduces_ffmpegs_own_tag(tmp_path: Path, channels: int) -> None:
+    # Given a stream ffmpeg wrote with its LAME tag
+    source = tmp_path / "whole.mp3"
+    samples = _signal(2.5)[:, :channels]
+    subprocess.run(
+        [
+            *("ffmpeg", "-loglevel", "error", "-f", "f32le", "-ar", str(RATE), "-ac", str(channels)),
+            *("-i", "pipe:0", "-c:a", "libmp3lame", "-b:a", "192k", "-id3v2_version", "0", "-y", str(source)),
+        ],
+        input=samples.astype("<f4").tobytes(),
+        check=True,
+    )
+    segment = mp3frames.read_segment(source, first_frame=0)
+
+    # When it is "spliced" from that one segment
+    out = tmp_path / "spliced.mp3"
+    with out.open("wb") as handle:
+        mp3frames.splice([segment], [0, segment.audio_frames], handle, total_samples=samples.shape[0])
+
+    # Then the audio is byte for byte the same and the tag says what ffmpeg's says, with a valid CRC
+    original, spliced = source.read_bytes(), out.read_bytes()
+    start = mp3frames.info_offset(original)
+    assert start is not None
+    assert spliced[len(original[: segment.offsets[1]]) :] == original[segment.offsets[1] :]
+    for field in (slice(8, 16), slice(141, 144), slice(148, 154)):  # counts, delay/padding, length, CRC
+        assert (
+            spliced[start + field.start : start + field.stop]
+            == original[start + field.start : start + field.stop]
+        )
+    info = bytearray(spliced[: segment.offsets[1]])
+    stored = int.from_bytes(info[start + 154 : start + 156], "big")
+    info[start + 154 : start + 156] = b"\0\0"
+    assert stored == mp3frames.crc16(bytes(info[:190]))

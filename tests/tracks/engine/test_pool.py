@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -120,3 +122,37 @@ def test_warm_up_with_a_missing_soundfont_leaves_the_error_to_the_render(
     with pytest.raises(RenderFailed, match="SoundFont not found"):
         pool.run_jobs(str(tmp_path / "missing.sf2"), [_note_job(tmp_path / "a.npy")], parallel=1)
     pool.shutdown()
+
+
+def test_an_interrupted_render_leaves_no_jobs_running_behind_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given six slow serial jobs, and a caller interrupted part-way (as a Celery soft time limit does)
+    monkeypatch.setattr(pool, "worker_count", lambda: 2)
+    started: list[str] = []
+
+    class SlowSynth:
+        def render(self, job: StemJob) -> Any:
+            started.append(job.out_path)
+            time.sleep(0.2)
+
+    monkeypatch.setattr(pool, "thread_synth", lambda _soundfont: SlowSynth())
+
+    class SoftTimeLimitError(Exception):
+        pass
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise SoftTimeLimitError
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(SoftTimeLimitError):
+            pool.run_jobs("unused.sf2", [_note_job(tmp_path / f"{n}.npy") for n in range(6)], parallel=1)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    # Then the job in hand finishes and no further job starts
+    time.sleep(1.0)
+    assert len(started) <= 2
