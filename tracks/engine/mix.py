@@ -98,7 +98,8 @@ def summarise_stems(
 
     With ``parallel`` > 1 the song is cut at 100 ms steps into that many stretches (of at least
     10 s), summarised by one thread each: the filtering releases the GIL, and each stretch starts
-    ``_PREROLL_S`` early so the K-weighting filter has settled, giving the same numbers as one pass.
+    ``_PREROLL_S`` early so the K-weighting filter has settled: the same grid, peaks and end of sound
+    as one pass, and energies within a few 1e-5 (float32 filter start-up, about 0.0002 dB).
     """
     row = round(sample_rate * ROW_S)
     hop = row * HOP_ROWS
