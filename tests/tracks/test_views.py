@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from performers.models import ChosenKey, User
 from performers.services import profile_update, user_register
+from tests.factories import NotificationFactory, TrackFactory
 from tracks.engine import compose_song
 from tracks.models import Comment, Render, RenderStatus, Revision, Track
 from tracks.services import RenderQueueUnavailable, comment_post, render_request, track_create
@@ -626,8 +627,6 @@ def test_revision_and_render_params_that_are_not_plain_numbers_are_ignored(
 
 def test_home_pages_through_many_tracks_and_keeps_the_search(client: Client, producer: User) -> None:
     # Given more tracks than fit one page, all matching "Song"
-    from tests.factories import TrackFactory
-
     TrackFactory.create_batch(30, producer=producer)
 
     first = client.get(reverse("tracks:home"), {"q": "song"}).content.decode()
@@ -654,8 +653,6 @@ def test_notifications_are_listed_counted_in_the_header_and_opened(
     # Given a singer who commented on a producer's track, and another user's notification
     comment = comment_post(user=singer, track=track, body="Chorus needs more lift")
     comment_post(user=singer, track=track, body="And the outro is long")
-    from tests.factories import NotificationFactory
-
     stranger_note = NotificationFactory(text="Not for the producer")
     client.force_login(producer)
 
@@ -691,8 +688,6 @@ def test_notifications_are_listed_counted_in_the_header_and_opened(
 
 
 def test_notifications_need_a_login_and_never_redirect_off_site(client: Client, singer: User) -> None:
-    from tests.factories import NotificationFactory
-
     assert client.get(reverse("tracks:notifications")).status_code == 302
     evil = NotificationFactory(recipient=singer, url="https://evil.example/phish")
     client.force_login(singer)

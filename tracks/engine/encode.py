@@ -211,8 +211,8 @@ class AudioWriter(ABC):
         """Append the next block of the signal, float samples shaped (n, channels), nominally -1..1."""
         frames = _frames(block, self.channels)
         first, last = self._position, self._position + frames.shape[0]
-        ends = [stop for _start, stop in self.segments]
-        if None not in ends and last > max(stop for stop in ends if stop is not None):
+        end = self.segments[-1][1]  # segments are in order; the last one ends the signal
+        if end is not None and last > end:
             self.abort()
             raise RenderFailed(f"{self.out_path.name} was opened for fewer frames than it was given")
         try:
@@ -441,7 +441,7 @@ class SegmentedMp3Encoder(AudioWriter):
     ) -> None:
         kbps = parse_bitrate(bitrate)
         level = _check_quality(quality)
-        if sample_rate not in (32_000, 44_100, 48_000):
+        if sample_rate not in mp3frames.MPEG1_SAMPLE_RATES:
             raise InvalidSettings(f"segmented MP3 needs 32, 44.1 or 48 kHz, not {sample_rate} Hz")
         step = mp3frames.SAMPLES_PER_FRAME
         song_frames = total_frames // step
@@ -623,7 +623,7 @@ def open_audio_writer(
     suffix = Path(out_path).suffix.lower()
     if suffix == ".mp3":
         count = 1
-        if total_frames is not None and channels == 2 and sample_rate in (32_000, 44_100, 48_000):
+        if total_frames is not None and channels == 2 and sample_rate in mp3frames.MPEG1_SAMPLE_RATES:
             count = min(parallel, total_frames // round(MIN_SEGMENT_S * sample_rate))
         if count >= 2:
             return SegmentedMp3Encoder(

@@ -27,7 +27,8 @@ from typing import BinaryIO
 SAMPLES_PER_FRAME = 1152
 ENCODER_DELAY = 576  # what LAME (and ffmpeg's LAME tag) records as the start padding
 _BITRATES_KBPS = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0)
-_SAMPLE_RATES = (44100, 48000, 32000, 0)
+_SAMPLE_RATES = (44100, 48000, 32000, 0)  # by the header's sample-rate index
+MPEG1_SAMPLE_RATES = frozenset(_SAMPLE_RATES[:3])
 _SIDE_INFO_BYTES = {1: 17, 2: 32}
 
 # Offsets inside the Info/Xing tag, as ffmpeg's mp3 muxer lays it out (flags = frames|bytes|toc|quality,
