@@ -130,7 +130,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE: a writer takes the lock when its transaction starts, so it waits its turn
     # instead of failing with "database is locked" when upgrading a read lock.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
+    # The test database sits beside the configured one, so test runs with different DATABASE_URLs
+    # (parallel checkouts, helpers) never share it.
+    _sqlite_name = Path(str(DATABASES["default"]["NAME"]))
+    DATABASES["default"]["TEST"] = {"NAME": str(_sqlite_name.with_name(f"test_{_sqlite_name.stem}.sqlite3"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "performers.User"
@@ -216,6 +219,11 @@ MIDI_MAX_BYTES: int = env.int("MIDI_MAX_BYTES", default=1_000_000)
 RENDER_STORAGE_BUDGET_MB: int = env.int("RENDER_STORAGE_BUDGET_MB", default=2048)
 RENDER_MAX_ACTIVE_PER_USER: int = env.int("RENDER_MAX_ACTIVE_PER_USER", default=3)
 RENDER_MAX_ATTEMPTS: int = env.int("RENDER_MAX_ATTEMPTS", default=2)
+# Floods: comments a user may post (every path counts), and how often one person gets an email
+# (notifications in between are batched into one digest).
+COMMENTS_PER_MINUTE: int = env.int("COMMENTS_PER_MINUTE", default=10)
+COMMENTS_PER_HOUR: int = env.int("COMMENTS_PER_HOUR", default=60)
+NOTIFICATION_EMAIL_INTERVAL_S: int = env.int("NOTIFICATION_EMAIL_INTERVAL_S", default=600)
 
 # Celery: Redis broker; a render queue wants late acks (a killed worker's task comes back),
 # prefetch 1 (long tasks), time limits, and a visibility timeout longer than the hard limit
@@ -240,6 +248,7 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "renders-requeue-stale": {"task": "tracks.tasks.renders_requeue_stale", "schedule": 60.0},
     "renders-prune": {"task": "tracks.tasks.renders_prune", "schedule": 15 * 60.0},
+    "notifications-email-digest": {"task": "tracks.tasks.notifications_email_digest", "schedule": 60.0},
 }
 
 REST_FRAMEWORK = {
@@ -252,11 +261,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_PARSER_CLASSES": [
-        "tracks.api.parsers.JSONParser",
+        "backtrack.api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "EXCEPTION_HANDLER": "tracks.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "backtrack.api.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "uploads": env.str("THROTTLE_UPLOADS", default="30/hour"),
         "renders": env.str("THROTTLE_RENDERS", default="120/hour"),

@@ -26,6 +26,12 @@ class User(AbstractUser):
         return "producer" if self.is_producer else "performer"
 
     @property
+    def display_name(self) -> str:
+        """How the user is shown everywhere (pages, API, emails): the profile's name, else the username."""
+        profile = getattr(self, "profile", None)
+        return (profile.display_name if profile is not None else "") or self.username
+
+    @property
     def roles(self) -> list[str]:
         return [
             name for name, flag in (("performer", self.is_performer), ("producer", self.is_producer)) if flag
@@ -70,11 +76,11 @@ class Profile(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.display_name or self.user.username
+        return self.user.display_name
 
     @property
     def name(self) -> str:
-        return self.display_name or self.user.username
+        return self.user.display_name
 
     @property
     def has_vocal_range(self) -> bool:

@@ -226,11 +226,18 @@ class Notification(models.Model):
     text = models.CharField(max_length=500)
     url = models.CharField(max_length=500, blank=True)
     read = models.BooleanField(default=False)
+    # Emails are batched per recipient: a notification waits (email_pending) while its recipient was
+    # emailed less than NOTIFICATION_EMAIL_INTERVAL_S ago, and goes out with the others in one digest.
+    email_pending = models.BooleanField(default=False)
+    emailed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["recipient", "read", "-created_at"], name="notification_inbox")]
+        indexes = [
+            models.Index(fields=["recipient", "read", "-created_at"], name="notification_inbox"),
+            models.Index(fields=["email_pending", "recipient"], name="notification_email_pending"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.recipient_id}: {self.text}"

@@ -79,3 +79,9 @@ def renders_requeue_stale() -> int:
 def renders_prune() -> dict[str, int]:
     """Keep stored renders and this worker's stems under RENDER_STORAGE_BUDGET_MB."""
     return services.render_prune()
+
+
+@shared_task(name="tracks.tasks.notifications_email_digest")
+def notifications_email_digest() -> int:
+    """Email the notifications that waited for their recipient's batching interval to pass."""
+    return services.notification_emails_digest()

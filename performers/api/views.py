@@ -6,12 +6,14 @@ from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import NotAuthenticated, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backtrack.api.throttles import AuthThrottle
+from backtrack.api.users import request_user
 from performers import selectors, services
 from performers.api.serializers import (
     ChosenKeyOutputSerializer,
@@ -23,15 +25,6 @@ from performers.api.serializers import (
     TokenInputSerializer,
     TokenOutputSerializer,
 )
-from performers.models import User
-from tracks.api.throttles import AuthThrottle
-
-
-def request_user(request: Request) -> User:
-    """The authenticated user; anonymous requests are refused with 401 (DRF's NotAuthenticated)."""
-    if not isinstance(request.user, User):
-        raise NotAuthenticated()
-    return request.user
 
 
 class RegisterApi(APIView):

@@ -22,6 +22,7 @@ from tests.factories import (
     TrackFactory,
 )
 from tracks import services
+from tracks.services import render_execution
 from tracks.models import Comment, Notification, Render, RenderStatus, Revision, Track
 
 pytestmark = pytest.mark.django_db
@@ -471,7 +472,7 @@ def test_a_mix_only_change_reuses_the_stems_prepared_after_the_first_render(
     # given: a first render, which asks for per-part stems once it is done
     stems_requested = []
     monkeypatch.setattr(
-        services, "render_stems_enqueue", lambda *, render_id: stems_requested.append(render_id)
+        render_execution, "render_stems_enqueue", lambda *, render_id: stems_requested.append(render_id)
     )
     first, _ = services.render_request(user=performer, revision=track.current_revision, settings={})
     with django_capture_on_commit_callbacks(execute=True):
@@ -520,7 +521,7 @@ def test_an_engine_failure_fails_the_render_with_its_reason(track, performer, mo
     def silent(*args, **kwargs):
         raise RenderFailed("the render came out silent (every audible part is muted or empty)")
 
-    monkeypatch.setattr(services, "render_variant", silent)
+    monkeypatch.setattr(render_execution, "render_variant", silent)
     render, _ = services.render_request(user=performer, revision=track.current_revision, settings={})
 
     result = services.render_execute(render=services.render_claim(render_id=render.pk, task_id="t"))

@@ -143,6 +143,10 @@ def test_periodic_tasks_hand_off_to_services(monkeypatch):
 def test_the_beat_schedule_names_registered_tasks(settings):
     app.loader.import_default_modules()
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert scheduled == {"tracks.tasks.renders_requeue_stale", "tracks.tasks.renders_prune"}
+    assert scheduled == {
+        "tracks.tasks.renders_requeue_stale",
+        "tracks.tasks.renders_prune",
+        "tracks.tasks.notifications_email_digest",
+    }
     assert scheduled <= set(app.tasks)
     assert "tracks.tasks.render_run" in app.tasks

@@ -8,19 +8,22 @@ from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, NotAuthenticated, ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backtrack.api.pagination import PageNumberPagination100
+from backtrack.api.parsers import JSONParser
+from backtrack.api.throttles import RenderRequestThrottle, UploadThrottle
+from backtrack.api.users import request_user
+from backtrack.text import parse_id
 from performers import selectors as performer_selectors
 from performers.models import Profile, User
 from performers.services import chosen_key_remember
 from tracks import selectors, services
-from tracks.api.pagination import PageNumberPagination100
-from tracks.api.parsers import JSONParser
 from tracks.api.serializers import (
     CommentCreateInputSerializer,
     CommentOutputSerializer,
@@ -49,7 +52,6 @@ from tracks.api.serializers import (
     TrackPageSerializer,
     TrackUpdateInputSerializer,
 )
-from tracks.api.throttles import RenderRequestThrottle, UploadThrottle
 from tracks.models import Comment, Render, RenderStatus, Revision
 
 ERROR = OpenApiResponse(
@@ -60,18 +62,6 @@ ERROR = OpenApiResponse(
 class RenderNotReady(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "the render is not ready yet"
-
-
-def request_user(request: Request) -> User:
-    """The authenticated user; anonymous requests are refused with 401 (DRF's NotAuthenticated)."""
-    if not isinstance(request.user, User):
-        raise NotAuthenticated()
-    return request.user
-
-
-def _is_number(value: str) -> bool:
-    """ASCII digits only: ``str.isdigit`` also accepts "²", which ``int`` refuses."""
-    return value.isascii() and value.isdigit()
 
 
 def _paginate(
@@ -167,12 +157,12 @@ class RevisionListCreateApi(APIView):
 
 
 def _vocal_range_for(request: Request) -> tuple[int | None, int | None]:
-    performer_id = request.query_params.get("performer")
-    if performer_id:
-        if not _is_number(performer_id):
+    performer_param = request.query_params.get("performer")
+    if performer_param:
+        performer_id = parse_id(performer_param)
+        if performer_id is None:
             raise ValidationError({"performer": ["performer must be a user id"]})
-        # user__pk, not user_id: a primary-key lookup answers "none" for ids too large for the database.
-        profile = Profile.objects.filter(user__pk=int(performer_id)).first()
+        profile = Profile.objects.filter(user__pk=performer_id).first()
         if profile is None:
             raise Http404("no such performer")
         return profile.vocal_low, profile.vocal_high
@@ -328,12 +318,13 @@ class TrackRenderListApi(APIView):
 
 
 def _viewed_render(request: Request, track_id: int) -> Render | None:
-    render_id = request.query_params.get("render")
-    if not render_id:
+    render_param = request.query_params.get("render")
+    if not render_param:
         return None
-    if not _is_number(render_id):
+    render_id = parse_id(render_param)
+    if render_id is None:
         raise ValidationError({"render": ["render must be a render id"]})
-    render = selectors.render_get(user=request.user, render_id=int(render_id))
+    render = selectors.render_get(user=request.user, render_id=render_id)
     if render.revision.track_id != track_id:
         raise ValidationError({"render": ["that render belongs to another track"]})
     return render

@@ -7,7 +7,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from tests.factories import PerformerFactory, ProducerFactory, RenderFactory, RevisionFactory, TrackFactory
 from tracks import services
-from tracks.api.throttles import RenderRequestThrottle
+from backtrack.api.throttles import RenderRequestThrottle
 from tracks.models import Render, RenderStatus
 
 pytestmark = pytest.mark.django_db

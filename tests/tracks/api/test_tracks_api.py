@@ -4,7 +4,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import stored_files
 from tests.factories import PerformerFactory, ProducerFactory, TrackFactory, genre
-from tracks.api.throttles import UploadThrottle
+from backtrack.api.throttles import UploadThrottle
 from tracks.models import Revision, Track
 
 pytestmark = pytest.mark.django_db

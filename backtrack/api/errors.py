@@ -1,7 +1,9 @@
 """One error shape for the whole API: ``{"detail": "<reason>", "errors": {field: [messages]}}``.
 
 DRF's own exceptions, Django's ValidationError/PermissionDenied/Http404 raised by services, and the
-render queue's errors all become JSON with a reason a person understands; none of them is a 500.
+conditions of ``backtrack.errors`` (a backing service down: 503; an allowance used up: 429) all become
+JSON with a reason a person understands; none of them is a 500. Apps subclass those conditions, so
+this handler knows no app.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from tracks.services import RenderLimitReached, RenderQueueUnavailable
+from backtrack.errors import LimitReached, ServiceUnavailable
 
 
 def _django_validation_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
@@ -55,14 +57,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, Http404):
         reason = str(exc) or "not found"
         return Response({"detail": reason}, status=status.HTTP_404_NOT_FOUND)
-    if isinstance(exc, RenderQueueUnavailable):
+    if isinstance(exc, ServiceUnavailable):
         return Response(
-            {"detail": str(exc), "render": exc.render_id},
+            {"detail": str(exc), **exc.extra()},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "30"},
+            headers={"Retry-After": str(exc.retry_after_s)},
         )
-    if isinstance(exc, RenderLimitReached):
-        return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+    if isinstance(exc, LimitReached):
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+        return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS, headers=headers)
     if isinstance(exc, (KombuOperationalError, RedisError)):
         return Response(
             {"detail": "a backing service (Redis) is unavailable right now; try again shortly"},

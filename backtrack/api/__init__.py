@@ -1,0 +1,1 @@
+"""API plumbing every app's API imports: the error handler, throttles, pagination, parsers, users."""

@@ -1,0 +1,146 @@
+"""Executing a claimed render on a worker: engine, temporary file, storage, row.
+
+Stems are cached per revision in this worker's ``RENDER_CACHE_DIR``, so a mix-only change of an
+earlier variant skips synthesis; ``render_stems_prepare`` builds them in the background.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from django.conf import settings as django_settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.utils import timezone
+
+from tracks.engine import EngineError, VariantSettings, load_arrangement, prepare_stems, render_variant
+from tracks.models import NotificationKind, Render, RenderStatus
+from tracks.services.errors import StemsDeferred, TransientRenderError
+from tracks.services.notifications import render_requesters_notify
+from tracks.services.renders import render_fail, render_stems_enqueue
+from tracks.services.storage import audio_store, revision_midi_read, storage_discard
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_WRITE_INTERVAL_S = 0.5
+
+
+def _progress_writer(render_id: int) -> Callable[[float], None]:
+    last = [0.0]
+
+    def write(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_WRITE_INTERVAL_S:
+            return
+        last[0] = now
+        value = round(min(max(float(fraction), 0.0), 0.99), 3)
+        # Called from the engine's render threads, which keep their own connection between renders:
+        # progress is only a hint, so a dropped connection is closed (to reconnect next time), not
+        # allowed to fail the render.
+        try:
+            Render.objects.filter(pk=render_id, status=RenderStatus.RENDERING).update(progress=value)
+        except DatabaseError:
+            logger.warning("could not record progress of render %s", render_id, exc_info=True)
+            connection.close()
+
+    return write
+
+
+def render_storage_name(*, render: Render) -> str:
+    """Named from what made it, so a re-run overwrites instead of duplicating."""
+    return f"renders/{render.revision_id}/{render.settings_hash}.mp3"
+
+
+def render_execute(*, render: Render) -> Render:
+    """Render a claimed render: engine -> temporary file -> storage -> row.
+
+    Engine errors fail the render with the engine's reason; storage and database trouble raise
+    TransientRenderError for the task to retry. Stems are cached per revision on this worker, so a
+    mix-only change of an earlier variant skips synthesis.
+    """
+    revision = render.revision
+    track = revision.track
+    cache_dir = Path(django_settings.RENDER_CACHE_DIR)
+    tmp_dir = cache_dir / "tmp"
+    stem_dir = cache_dir / "stems" / str(revision.pk)
+    out_path = tmp_dir / f"{render.settings_hash}-{render.pk}.mp3"
+    try:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        stem_dir.mkdir(parents=True, exist_ok=True)
+        data = revision_midi_read(revision=revision)
+        arrangement = load_arrangement(data, max_bytes=max(int(django_settings.MIDI_MAX_BYTES), len(data)))
+        variant = VariantSettings.from_dict(render.settings)
+        result = render_variant(
+            arrangement,
+            variant,
+            out_path=out_path,
+            soundfont=django_settings.SOUNDFONT_PATH,
+            stem_dir=stem_dir,
+            tags={"title": track.title, "artist": "Backtrack", "album": track.title},
+            progress=_progress_writer(render.pk),
+        )
+        name, size = audio_store(name=render_storage_name(render=render), path=out_path)
+    except EngineError as exc:
+        return render_fail(render_id=render.pk, reason=str(exc) or "the render failed")
+    except (OperationalError, InterfaceError) as exc:
+        logger.warning("render %s: the database was unavailable: %s", render.pk, exc)
+        raise TransientRenderError("the database was unavailable") from exc
+    finally:
+        out_path.unlink(missing_ok=True)
+
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            Render.objects.filter(pk=render.pk).update(
+                status=RenderStatus.DONE,
+                progress=1.0,
+                error="",
+                audio=name,
+                audio_size=size,
+                duration_s=round(float(result.duration_s), 3),
+                key=result.key or "",
+                tempo_bpm=round(float(result.tempo_bpm), 2) if result.tempo_bpm else None,
+                peaks=[round(float(value), 4) for value in result.peaks],
+                stems_reused=bool(result.stems_reused),
+                finished_at=now,
+                last_accessed_at=now,
+            )
+            render.refresh_from_db()
+            render_requesters_notify(render=render, kind=NotificationKind.RENDER_DONE)
+            if not result.stems_reused:
+                transaction.on_commit(partial(render_stems_enqueue, render_id=render.pk))
+    except DatabaseError as exc:
+        # The row does not point at the file, so nothing would ever serve or prune it.
+        storage_discard(names=[name])
+        logger.warning("render %s: the database was unavailable: %s", render.pk, exc)
+        raise TransientRenderError("the database was unavailable") from exc
+    return render
+
+
+def render_stems_prepare(*, render_id: int) -> bool:
+    """Build this worker's per-part stems for a finished render's key and tempo.
+
+    A first render synthesizes parts in a few groups (fastest for one mix); these stems let every
+    later mix change (gain, mute, solo) of the same revision, key and tempo skip synthesis. Returns
+    False when there was nothing to do (render gone or not done, stems already cached); raises
+    StemsDeferred while renders are queued, so the task steps back and tries later.
+    """
+    if Render.objects.filter(status=RenderStatus.QUEUED).exists():
+        raise StemsDeferred("renders are queued")
+    render = Render.objects.select_related("revision").filter(pk=render_id, status=RenderStatus.DONE).first()
+    if render is None:
+        return False
+    data = revision_midi_read(revision=render.revision)
+    arrangement = load_arrangement(data, max_bytes=max(int(django_settings.MIDI_MAX_BYTES), len(data)))
+    stem_dir = Path(django_settings.RENDER_CACHE_DIR) / "stems" / str(render.revision_id)
+    return bool(
+        prepare_stems(
+            arrangement,
+            VariantSettings.from_dict(render.settings),
+            soundfont=django_settings.SOUNDFONT_PATH,
+            stem_dir=stem_dir,
+        )
+    )
