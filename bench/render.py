@@ -1,6 +1,6 @@
 """Benchmark: the engine's render+MP3 against `fluidsynth | ffmpeg` on the same transformed MIDI.
 
-Not a test. For every file in ../shared/midi plus a generated 3-minute and 10-minute 8-part song, with
+Not a test. For every file in tests/data/midi (or --midi-dir) plus a generated 3-minute and 10-minute 8-part song, with
 the same SoundFont and the same transform (+2 semitones, 0.8x) for both sides, prints: the engine's
 first render+MP3 time (an empty stem folder, so nothing is cached), the baseline time, their ratio,
 the time ``prepare_stems`` then takes to build the per-part stems (a background job in the app), the
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_MIDI = REPO_ROOT / ".." / "shared" / "midi"
+MIDI_DIR = REPO_ROOT / "tests" / "data" / "midi"
 sys.path.insert(0, str(REPO_ROOT))
 
 TRANSPOSE = 2
@@ -98,10 +98,10 @@ def baseline(midi_path: Path, soundfont: str, workdir: Path) -> float:
     return time.perf_counter() - started
 
 
-def material(workdir: Path, only: str | None) -> list[tuple[str, Path]]:
+def material(workdir: Path, only: str | None, midi_dir: Path) -> list[tuple[str, Path]]:
     from tracks.engine import compose_song
 
-    files = [(path.name, path) for path in sorted(SHARED_MIDI.glob("*.mid"))]
+    files = [(path.name, path) for path in sorted(midi_dir.glob("*.mid"))]
     for minutes in (3, 10):
         path = workdir / f"generated_{minutes}min.mid"
         path.write_bytes(compose_song(style="pop", minutes=minutes, parts=8, seed=minutes))
@@ -114,6 +114,9 @@ def main() -> None:
     parser.add_argument("--soundfont", default="/usr/share/sounds/sf2/TimGM6mb.sf2")
     parser.add_argument("--only", default=None, help="run only files whose name contains this")
     parser.add_argument("--repeat", type=int, default=1, help="runs per file; the fastest of each is shown")
+    parser.add_argument(
+        "--midi-dir", type=Path, default=MIDI_DIR, help="folder of .mid files (default: tests/data/midi)"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -128,7 +131,7 @@ def main() -> None:
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="backtrack-bench-") as scratch:
         root = Path(scratch)
-        for name, path in material(root, args.only):
+        for name, path in material(root, args.only, args.midi_dir):
             runs = []
             for attempt in range(max(1, args.repeat)):
                 workdir = root / f"work-{name}-{attempt}"

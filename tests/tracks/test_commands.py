@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_MIDI = REPO_ROOT.parent / "shared" / "midi"
+MIDI_DIR = REPO_ROOT / "tests" / "data" / "midi"
 TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2"
 
 
@@ -27,7 +27,7 @@ def manage(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_analyze_prints_the_analysis_as_json() -> None:
     # When
-    result = manage("analyze", str(SHARED_MIDI / "folk_melody_chords.mid"))
+    result = manage("analyze", str(MIDI_DIR / "folk_melody_chords.mid"))
     # Then
     assert result.returncode == 0, result.stderr
     analysis = json.loads(result.stdout)
@@ -50,7 +50,7 @@ def test_analyze_refuses_a_bad_file_with_one_error_line(tmp_path: Path) -> None:
 def test_render_writes_a_transposed_slower_wav(tmp_path: Path) -> None:
     out = tmp_path / "jig.wav"
     result = manage(
-        "render", str(SHARED_MIDI / "folk_jig_melody.mid"), "-o", str(out),
+        "render", str(MIDI_DIR / "folk_jig_melody.mid"), "-o", str(out),
         "--transpose", "2", "--tempo", "0.8", "--click", "--count-in", "1", "--gain", "0=-3",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -72,7 +72,7 @@ def test_render_refuses_bad_settings_with_one_line_and_no_file(
     tmp_path: Path, args: list[str], reason: str
 ) -> None:
     out = tmp_path / "out.mp3"
-    result = manage("render", str(SHARED_MIDI / "folk_jig_melody.mid"), "-o", str(out), *args)
+    result = manage("render", str(MIDI_DIR / "folk_jig_melody.mid"), "-o", str(out), *args)
     assert result.returncode != 0
     lines = result.stderr.splitlines()
     assert len(lines) == 1

@@ -15,7 +15,7 @@ from scipy.io import wavfile
 from tracks.engine import pool
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-SHARED_MIDI = REPO_ROOT.parent / "shared" / "midi"
+MIDI_DIR = REPO_ROOT / "tests" / "data" / "midi"
 TIMGM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 
 

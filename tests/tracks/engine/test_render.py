@@ -22,7 +22,7 @@ from tracks.engine import (
     true_peak_dbtp,
 )
 
-from .conftest import SHARED_MIDI, midi_bytes, read_wav
+from .conftest import MIDI_DIR, midi_bytes, read_wav
 
 FLUTE = 73
 
@@ -87,7 +87,7 @@ def test_point_eight_times_tempo_is_one_point_two_five_times_as_long(tmp_path: P
 
 def test_master_reaches_minus_14_lufs_under_minus_1_dbtp(tmp_path: Path, soundfont: Path) -> None:
     # Given a real folk tune
-    arrangement = load_arrangement(SHARED_MIDI / "folk_jig_melody.mid")
+    arrangement = load_arrangement(MIDI_DIR / "folk_jig_melody.mid")
     out = tmp_path / "jig.wav"
     # When it is rendered
     result = render_variant(arrangement, VariantSettings(), out_path=out, soundfont=soundfont)
@@ -100,10 +100,10 @@ def test_master_reaches_minus_14_lufs_under_minus_1_dbtp(tmp_path: Path, soundfo
     assert result.key == "G major"
 
 
-@pytest.mark.parametrize("name", sorted(path.name for path in SHARED_MIDI.glob("*.mid")))
+@pytest.mark.parametrize("name", sorted(path.name for path in MIDI_DIR.glob("*.mid")))
 def test_real_world_file_renders_without_stuck_notes(tmp_path: Path, soundfont: Path, name: str) -> None:
     # Given a real-world file (bohemian_gm releases its sustain pedal exactly at the end)
-    arrangement = load_arrangement(SHARED_MIDI / name)
+    arrangement = load_arrangement(MIDI_DIR / name)
     out = tmp_path / "out.wav"
     # When it is rendered
     result = render_variant(arrangement, VariantSettings(), out_path=out, soundfont=soundfont)
@@ -118,7 +118,7 @@ def test_real_world_file_renders_without_stuck_notes(tmp_path: Path, soundfont: 
 
 def test_mix_change_reuses_stems_and_mute_removes_the_part(tmp_path: Path, soundfont: Path) -> None:
     # Given a three-part arrangement rendered once with a stem folder
-    arrangement = load_arrangement(SHARED_MIDI / "folk_melody_chords.mid")
+    arrangement = load_arrangement(MIDI_DIR / "folk_melody_chords.mid")
     stems = tmp_path / "stems"
     first = render_variant(
         arrangement,

@@ -20,7 +20,7 @@ from tracks.engine import (
     transpose_key,
 )
 
-from .conftest import REPO_ROOT, SHARED_MIDI, midi_bytes
+from .conftest import REPO_ROOT, MIDI_DIR, midi_bytes
 
 
 def test_note_names_round_trip() -> None:
@@ -94,7 +94,7 @@ def test_settings_canonical_form_and_validation() -> None:
 
 
 def test_analysis_of_real_files() -> None:
-    complex_song = load_arrangement(SHARED_MIDI / "complex_18parts.mid").analysis
+    complex_song = load_arrangement(MIDI_DIR / "complex_18parts.mid").analysis
     assert complex_song["key"] == "G major"
     assert complex_song["key_source"] == "signature"
     assert complex_song["tempo_changes"] is True
@@ -102,12 +102,12 @@ def test_analysis_of_real_files() -> None:
     assert drums
     assert all(part["role"] == "drums" for part in drums)
     assert all(part["channel"] == 9 for part in drums)
-    folk = load_arrangement(SHARED_MIDI / "folk_melody_chords.mid").analysis
+    folk = load_arrangement(MIDI_DIR / "folk_melody_chords.mid").analysis
     assert folk["time_signature"] == "6/8"
     assert folk["melody_part"] == 0
     assert folk["parts"][0]["low"] == "D4"
     assert folk["melody_histogram"]
-    bohemian = load_arrangement(SHARED_MIDI / "bohemian_gm.mid").analysis
+    bohemian = load_arrangement(MIDI_DIR / "bohemian_gm.mid").analysis
     assert bohemian["key_source"] == "estimated"
     assert json.loads(json.dumps(bohemian)) == bohemian
 
@@ -131,7 +131,7 @@ def test_engine_imports_and_works_with_django_absent() -> None:
         "        return None\n"
         "sys.meta_path.insert(0, Block())\n"
         "import tracks.engine as engine\n"
-        f"a = engine.load_arrangement({str(SHARED_MIDI / 'folk_jig_melody.mid')!r})\n"
+        f"a = engine.load_arrangement({str(MIDI_DIR / 'folk_jig_melody.mid')!r})\n"
         "print(engine.analyse(a)['key'])\n"
     )
     # When the engine is imported and used

@@ -9,7 +9,7 @@ import pytest
 
 from tracks.engine import InvalidArrangement, load_arrangement
 
-from .conftest import REPO_ROOT, SHARED_MIDI, midi_bytes
+from .conftest import REPO_ROOT, MIDI_DIR, midi_bytes
 
 
 def header(*, fmt: int = 1, tracks: int = 1, division: int = 96) -> bytes:
@@ -118,10 +118,10 @@ def test_a_one_megabyte_hostile_file_costs_under_a_second_and_100_mb() -> None:
     assert megabytes < 100
 
 
-@pytest.mark.parametrize("name", sorted(path.name for path in SHARED_MIDI.glob("*.mid")))
+@pytest.mark.parametrize("name", sorted(path.name for path in MIDI_DIR.glob("*.mid")))
 def test_real_world_files_are_accepted(name: str) -> None:
     # Given / When
-    arrangement = load_arrangement(SHARED_MIDI / name)
+    arrangement = load_arrangement(MIDI_DIR / name)
     # Then
     assert arrangement.parts
     assert arrangement.analysis["duration_s"] > 10
