@@ -19,5 +19,6 @@ def _warm_up_render_threads(**_kwargs: object) -> None:
     from django.conf import settings
 
     from tracks.engine import pool
+    from tracks.engine_config import engine_config
 
-    pool.warm_up(settings.SOUNDFONT_PATH)
+    pool.warm_up(settings.SOUNDFONT_PATH, config=engine_config())

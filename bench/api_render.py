@@ -174,7 +174,7 @@ def main() -> None:
 
     from backtrack.celery import app
     from performers.models import Genre, Profile, User
-    from tracks.engine import compose_song
+    from tracks.demo import compose_song
     from tracks.models import Render
 
     call_command("migrate", verbosity=0)

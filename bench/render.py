@@ -1,14 +1,14 @@
 """Benchmark: the engine's render+MP3 against `fluidsynth | ffmpeg` on the same transformed MIDI.
 
-Not a test. For every file in tests/data/midi (or --midi-dir) plus a generated 3-minute and 10-minute 8-part song, with
-the same SoundFont and the same transform (+2 semitones, 0.8x) for both sides, prints: the engine's
-first render+MP3 time (an empty stem folder, so nothing is cached), the baseline time, their ratio,
-the time ``prepare_stems`` then takes to build the per-part stems (a background job in the app), the
-remix time (a mix change served from those stems) and its ratio to the baseline, and the peak RSS of
-the engine's child process and its render workers. Each file runs in a fresh child process, so its
-peak RSS is its own.
+Not a test. For every file in tests/data/midi (or --midi-dir) plus a generated 3-minute and
+10-minute 8-part song, with the same SoundFont and the same transform (+2 semitones, 0.8x) for both
+sides, prints: the engine's first render+MP3 time (an empty stem folder, so nothing is cached), the
+baseline time, their ratio, the time ``prepare_stems`` then takes to build the per-part stems (a
+background job in the app), the remix time (a mix change served from those stems) and its ratio to
+the baseline, and the peak RSS of the engine's child process and its render workers. Each file runs
+in a fresh child process, so its peak RSS is its own.
 
-    .venv/bin/python bench/render.py [--soundfont PATH] [--only NAME] [--repeat N]
+    .venv/bin/python bench/render.py [--soundfont PATH] [--only NAME] [--repeat N] [--threads N]
 
 With ``--repeat N`` each file is measured N times, alternating baseline and engine, and the table shows
 the fastest of each column (the least disturbed run on a shared machine).
@@ -31,9 +31,13 @@ TRANSPOSE = 2
 TEMPO = 0.8
 
 
-def engine_child(midi_path: str, soundfont: str, workdir: str) -> None:
-    """Runs in a child process: first render, stem preparation, remix; prints timings and peak RSS."""
+def engine_child(midi_path: str, soundfont: str, workdir: str, threads: str) -> None:
+    """Runs in a child process: first render, stem preparation, remix; prints timings and peak RSS.
+
+    ``threads`` is the render threads to configure, "0" for the engine's default (the machine's cores).
+    """
     from tracks.engine import (
+        EngineConfig,
         PartMix,
         VariantSettings,
         load_arrangement,
@@ -42,16 +46,22 @@ def engine_child(midi_path: str, soundfont: str, workdir: str) -> None:
         render_variant,
     )
 
+    config = EngineConfig(threads=int(threads) or None)
     stems = Path(workdir) / "stems"
     settings = VariantSettings(transpose=TRANSPOSE, tempo=TEMPO)
     started = time.perf_counter()
     arrangement = load_arrangement(Path(midi_path).read_bytes())
     first = render_variant(
-        arrangement, settings, out_path=Path(workdir) / "full.mp3", soundfont=soundfont, stem_dir=stems
+        arrangement,
+        settings,
+        out_path=Path(workdir) / "full.mp3",
+        soundfont=soundfont,
+        stem_dir=stems,
+        config=config,
     )
     full = time.perf_counter() - started
     started = time.perf_counter()
-    built = prepare_stems(arrangement, settings, soundfont=soundfont, stem_dir=stems)
+    built = prepare_stems(arrangement, settings, soundfont=soundfont, stem_dir=stems, config=config)
     prepare = time.perf_counter() - started
     started = time.perf_counter()
     result = render_variant(
@@ -60,6 +70,7 @@ def engine_child(midi_path: str, soundfont: str, workdir: str) -> None:
         out_path=Path(workdir) / "remix.mp3",
         soundfont=soundfont,
         stem_dir=stems,
+        config=config,
     )
     remix = time.perf_counter() - started
     if first.stems_reused or not built or not result.stems_reused:
@@ -99,7 +110,7 @@ def baseline(midi_path: Path, soundfont: str, workdir: Path) -> float:
 
 
 def material(workdir: Path, only: str | None, midi_dir: Path) -> list[tuple[str, Path]]:
-    from tracks.engine import compose_song
+    from tracks.demo import compose_song
 
     files = [(path.name, path) for path in sorted(midi_dir.glob("*.mid"))]
     for minutes in (3, 10):
@@ -117,7 +128,13 @@ def main() -> None:
     parser.add_argument(
         "--midi-dir", type=Path, default=MIDI_DIR, help="folder of .mid files (default: tests/data/midi)"
     )
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="render threads of the engine (default: the machine's cores, <= 4)",
+    )
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         engine_child(*args.child)
@@ -138,7 +155,15 @@ def main() -> None:
                 workdir.mkdir()
                 base = baseline(path, args.soundfont, workdir)
                 output = subprocess.run(
-                    [sys.executable, __file__, "--child", str(path), args.soundfont, str(workdir)],
+                    [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        str(path),
+                        args.soundfont,
+                        str(workdir),
+                        str(args.threads),
+                    ],
                     check=True,
                     capture_output=True,
                     text=True,

@@ -10,7 +10,8 @@ import factory
 from django.core.files.base import ContentFile
 
 from performers.models import Genre, Profile, User
-from tracks.engine import VariantSettings, compose_song, load_arrangement
+from tracks.demo import compose_song
+from tracks.engine import VariantSettings, load_arrangement
 from tracks.models import Comment, Notification, Render, RenderStatus, Revision, Track
 
 DEFAULT_PASSWORD = "correct-horse-battery-staple"

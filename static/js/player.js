@@ -1,16 +1,18 @@
 /*
- * Waveform player for a render: draws the peaks computed at render time on a canvas, seeks on
- * click and with the keyboard, and shows the pinned comments of the thread as markers.
+ * Waveform player for a render: draws the peaks computed at render time (values 0..1 of the mastered
+ * audio) on a canvas, seeks on click and with the keyboard (arrows step 5 s, Home/End, Space/Enter
+ * play and pause), and shows the comments of the thread pinned to a moment as markers.
  *
- * Markup (templates/tracks/_player.html):
+ * Markup (templates/tracks/_render_panel.html, once the render is done):
  *   <div class="player" data-player data-render-id="12" data-duration="184.2">
  *     <script type="application/json" id="peaks-data">[0.1, 0.4, ...]</script>
  *     <div class="waveform" tabindex="0" role="slider" ...><canvas></canvas><div class="waveform-markers"></div></div>
- *     <audio controls preload="metadata" src="..."></audio>
+ *     <audio controls preload="auto" src="..."></audio>
  *     <span data-time-readout></span>
  *   </div>
- * Elements anywhere on the page with data-seek="<seconds>" seek the player when clicked and are drawn
- * as markers (the thread renders them for the render this player plays).
+ * Any element on the page with data-seek="<seconds>" seeks the player when clicked; those inside
+ * #thread (the comment thread) are also drawn as markers. Players are set up on page load and again
+ * for content htmx swaps in; window.Backtrack exposes formatTime, currentPlayer and initPlayers.
  */
 (function () {
   "use strict";

@@ -6,11 +6,11 @@ The public surface (see the engine contract) is re-exported here so callers impo
 
 from .analyse import analyse
 from .arrangement import Arrangement, Part
-from .compose import compose_song
+from .config import EngineConfig
 from .encode import write_audio
 from .errors import EngineError, InvalidArrangement, InvalidSettings, RenderFailed
 from .keys import suggest_keys
-from .master import MasterReport, integrated_loudness, master, true_peak_dbtp
+from .master import integrated_loudness, true_peak_dbtp
 from .notes import key_name, note_name, note_number, transpose_key
 from .render import PartMix, RenderResult, VariantSettings, prepare_stems, render_variant
 from .timeline import Timeline
@@ -18,10 +18,10 @@ from .validate import load_arrangement
 
 __all__ = [
     "Arrangement",
+    "EngineConfig",
     "EngineError",
     "InvalidArrangement",
     "InvalidSettings",
-    "MasterReport",
     "Part",
     "PartMix",
     "RenderFailed",
@@ -29,11 +29,9 @@ __all__ = [
     "Timeline",
     "VariantSettings",
     "analyse",
-    "compose_song",
     "integrated_loudness",
     "key_name",
     "load_arrangement",
-    "master",
     "note_name",
     "note_number",
     "prepare_stems",

@@ -5,13 +5,17 @@ writer encodes into a hidden temporary file in the destination directory (``.nam
 fsyncs it and renames it over the final name, and on any failure deletes the temporary file and
 raises :class:`RenderFailed` with the encoder's own last words.
 
-Writers accept blocks, so the render core can feed ffmpeg while FluidSynth is still synthesising
-(encoding then overlaps synthesis, as the ``fluidsynth | ffmpeg`` baseline does).
+Writers accept blocks, so a render streams its mastered mix into the encoder while it mixes and
+masters it, and never holds a whole song in memory. Synthesis is finished by then: the stems must
+exist before the mix can be measured. A long MP3 is encoded as one segment per core, and the segments
+are spliced into one stream (:class:`SegmentedMp3Encoder`); should the splice fail on an unexpected
+LAME tag layout, :class:`SpliceFailed` tells the caller to encode that audio again as one segment.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import re
@@ -27,11 +31,13 @@ from typing import IO, Self
 import numpy as np
 
 from tracks.engine import mp3frames
+from tracks.engine.config import DEFAULT_CONFIG, EngineConfig
 from tracks.engine.errors import InvalidSettings, RenderFailed
 
-#: ffmpeg and ffprobe executables; overridable for deployments that ship their own builds.
-FFMPEG = os.environ.get("BACKTRACK_FFMPEG", "ffmpeg")
-FFPROBE = os.environ.get("BACKTRACK_FFPROBE", "ffprobe")
+logger = logging.getLogger(__name__)
+
+#: The ffmpeg executable when the caller names none (``EngineConfig.ffmpeg`` carries a deployment's).
+FFMPEG = DEFAULT_CONFIG.ffmpeg
 
 # MPEG-1 Layer III bitrates LAME can write as CBR; the product promises 192 kbps or better, but the
 # lower ones are allowed for previews and tests.
@@ -39,6 +45,10 @@ MP3_BITRATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 3
 _BLOCK_FRAMES = 1 << 16
 # Shortest stretch worth its own encoder process when an MP3 is encoded in parallel segments.
 MIN_SEGMENT_S = 10.0
+
+# ffmpeg executables whose segments failed to splice in this process: later MP3s from them are encoded
+# as one segment straight away instead of failing (or being encoded twice) every time.
+_UNSPLICEABLE: set[str] = set()
 
 # Tag names callers use -> ID3v2 text frames. TKEY and TBPM are what DJ and practice apps read.
 _ID3_FRAMES = {
@@ -60,6 +70,15 @@ def parse_bitrate(bitrate: str | int) -> int:
         allowed = ", ".join(f"{b}k" for b in MP3_BITRATES_KBPS)
         raise InvalidSettings(f"MP3 bitrate {bitrate!r} is not one of {allowed}")
     return int(match.group(1))
+
+
+class SpliceFailed(RenderFailed):
+    """The segments were encoded but could not be spliced into one MP3.
+
+    The splicer relies on the exact layout of ffmpeg's LAME Info tag; another ffmpeg build may lay it
+    out differently. The audio itself is fine, so a caller that can feed the signal again should
+    encode it as one segment (:func:`open_audio_writer` then chooses one by itself).
+    """
 
 
 def _check_quality(quality: int) -> int:
@@ -301,15 +320,16 @@ class _Lame:
         channels: int,
         kbps: int,
         quality: int,
+        ffmpeg: str,
         options: tuple[str, ...] = (),
     ) -> None:
-        if shutil.which(FFMPEG) is None:
-            raise RenderFailed(f"ffmpeg is not installed (looked for {FFMPEG!r})")
+        if shutil.which(ffmpeg) is None:
+            raise RenderFailed(f"ffmpeg is not installed (looked for {ffmpeg!r})")
         # stderr goes to a file, not a pipe: a chatty ffmpeg can then never block on a full pipe
         # while we block writing its stdin.
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as ffmpeg)
         command = [
-            FFMPEG,
+            ffmpeg,
             "-hide_banner",
             "-loglevel",
             "error",
@@ -395,12 +415,15 @@ class Mp3Encoder(AudioWriter):
         bitrate: str = "192k",
         quality: int = 7,
         channels: int = 2,
+        ffmpeg: str = FFMPEG,
     ) -> None:
         kbps = parse_bitrate(bitrate)
         level = _check_quality(quality)
         super().__init__(out_path, channels=channels, tags=tags)
         try:
-            self._lame = _Lame(self._temporary, sample_rate, channels=channels, kbps=kbps, quality=level)
+            self._lame = _Lame(
+                self._temporary, sample_rate, channels=channels, kbps=kbps, quality=level, ffmpeg=ffmpeg
+            )
         except RenderFailed:
             self._temporary.unlink(missing_ok=True)
             raise
@@ -427,6 +450,9 @@ class SegmentedMp3Encoder(AudioWriter):
 
     WARMUP_FRAMES = 8
     OVERLAP_FRAMES = 8
+    # No bit reservoir: a spliced frame must not borrow bytes from another encode. No ID3 tag and an
+    # Info frame first: the splicer reads and patches that frame (tags are added after splicing).
+    LAME_OPTIONS = ("-reservoir", "0", "-id3v2_version", "0", "-write_xing", "1")
 
     def __init__(
         self,
@@ -438,6 +464,7 @@ class SegmentedMp3Encoder(AudioWriter):
         tags: dict[str, str] | None = None,
         bitrate: str = "192k",
         quality: int = 7,
+        ffmpeg: str = FFMPEG,
     ) -> None:
         kbps = parse_bitrate(bitrate)
         level = _check_quality(quality)
@@ -453,6 +480,7 @@ class SegmentedMp3Encoder(AudioWriter):
         stops = [(frame + self.OVERLAP_FRAMES) * step for frame in self._splices] + [total_frames]
         self._first_frames = starts
         self.total_frames = total_frames
+        self.ffmpeg = ffmpeg
         super().__init__(
             out_path,
             channels=2,
@@ -471,8 +499,8 @@ class SegmentedMp3Encoder(AudioWriter):
                         channels=2,
                         kbps=kbps,
                         quality=level,
-                        # no bit reservoir: a spliced frame must not borrow bytes from another encode
-                        options=("-reservoir", "0", "-id3v2_version", "0", "-write_xing", "1"),
+                        ffmpeg=ffmpeg,
+                        options=self.LAME_OPTIONS,
                     )
                 )
         except RenderFailed:
@@ -506,7 +534,15 @@ class SegmentedMp3Encoder(AudioWriter):
             with self._temporary.open("wb") as out:
                 mp3frames.splice(segments, cuts, out, total_samples=self.total_frames)
         except mp3frames.Mp3FormatError as exc:
-            raise RenderFailed(f"could not splice the MP3 segments: {exc}") from exc
+            _UNSPLICEABLE.add(self.ffmpeg)
+            logger.warning(
+                "could not splice the MP3 segments of %s (%s); MP3s from %s are encoded in one segment "
+                "from now on",
+                self.out_path.name,
+                exc,
+                self.ffmpeg,
+            )
+            raise SpliceFailed(f"could not splice the MP3 segments: {exc}") from exc
         finally:
             for path in self._pieces:
                 path.unlink(missing_ok=True)
@@ -594,12 +630,15 @@ def open_mp3_encoder(
     bitrate: str = "192k",
     quality: int = 7,
     channels: int = 2,
+    ffmpeg: str = FFMPEG,
 ) -> Mp3Encoder:
     """Start ffmpeg/LAME writing ``out_path`` atomically; feed it with ``.write(block)``, then ``.close()``.
 
     ``quality`` is LAME's algorithm quality (0 best .. 9 fastest; 7 encodes 180 s in about 1 s).
     """
-    return Mp3Encoder(out_path, sample_rate, tags=tags, bitrate=bitrate, quality=quality, channels=channels)
+    return Mp3Encoder(
+        out_path, sample_rate, tags=tags, bitrate=bitrate, quality=quality, channels=channels, ffmpeg=ffmpeg
+    )
 
 
 def open_audio_writer(
@@ -613,17 +652,24 @@ def open_audio_writer(
     float_wav: bool = False,
     total_frames: int | None = None,
     parallel: int = 1,
+    ffmpeg: str = FFMPEG,
 ) -> AudioWriter:
     """A streaming writer chosen by the suffix of ``out_path`` (``.mp3`` or ``.wav``).
 
     With ``parallel`` > 1 and a known ``total_frames``, a stereo MP3 of at least
     ``MIN_SEGMENT_S`` per segment gets a :class:`SegmentedMp3Encoder` with up to ``parallel``
-    segments; feed its ``segments`` from one thread each to encode on that many cores.
+    segments; feed its ``segments`` from one thread each to encode on that many cores. Once the
+    segments of an ``ffmpeg`` have failed to splice (:class:`SpliceFailed`), its MP3s get one segment.
     """
     suffix = Path(out_path).suffix.lower()
     if suffix == ".mp3":
         count = 1
-        if total_frames is not None and channels == 2 and sample_rate in mp3frames.MPEG1_SAMPLE_RATES:
+        if (
+            total_frames is not None
+            and channels == 2
+            and sample_rate in mp3frames.MPEG1_SAMPLE_RATES
+            and ffmpeg not in _UNSPLICEABLE
+        ):
             count = min(parallel, total_frames // round(MIN_SEGMENT_S * sample_rate))
         if count >= 2:
             return SegmentedMp3Encoder(
@@ -634,9 +680,16 @@ def open_audio_writer(
                 tags=tags,
                 bitrate=bitrate,
                 quality=quality,
+                ffmpeg=ffmpeg,
             )
         return open_mp3_encoder(
-            out_path, sample_rate, tags=tags, bitrate=bitrate, quality=quality, channels=channels
+            out_path,
+            sample_rate,
+            tags=tags,
+            bitrate=bitrate,
+            quality=quality,
+            channels=channels,
+            ffmpeg=ffmpeg,
         )
     if suffix == ".wav":
         return WavWriter(out_path, sample_rate, tags=tags, channels=channels, float_samples=float_wav)
@@ -652,11 +705,13 @@ def write_audio(
     bitrate: str = "192k",
     quality: int = 7,
     float_wav: bool = False,
+    config: EngineConfig = DEFAULT_CONFIG,
 ) -> None:
     """Write float ``samples`` (n, 2) or (n,) as .mp3 or .wav at ``out_path``, atomically.
 
-    Raises InvalidSettings for a bad suffix/bitrate/quality and RenderFailed when encoding fails (the
-    message carries ffmpeg's last error line); in both cases no file is left at ``out_path``.
+    MP3s are encoded by ``config.ffmpeg``. Raises InvalidSettings for a bad suffix/bitrate/quality
+    and RenderFailed when encoding fails (the message carries ffmpeg's last error line); in both
+    cases no file is left at ``out_path``.
     """
     array = np.asarray(samples)
     channels = 1 if array.ndim == 1 else array.shape[1]
@@ -668,14 +723,15 @@ def write_audio(
         quality=quality,
         channels=channels,
         float_wav=float_wav,
+        ffmpeg=config.ffmpeg,
     ) as writer:
         writer.write(array)
 
 
-def probe_duration(path: str | os.PathLike[str]) -> float:
-    """Duration in seconds as ffprobe reports it; raises RenderFailed if the file is not decodable."""
+def probe_duration(path: str | os.PathLike[str], *, config: EngineConfig = DEFAULT_CONFIG) -> float:
+    """Duration in seconds as ``config.ffprobe`` reports it; raises RenderFailed if it is not decodable."""
     command = [
-        FFPROBE,
+        config.ffprobe,
         "-v",
         "error",
         "-show_entries",

@@ -16,58 +16,55 @@ so two busy workers render side by side instead of fighting over the cores.
 import contextlib
 import fcntl
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from pathlib import Path
 
+from .config import DEFAULT_CONFIG, EngineConfig
 from .synth import StemJob, StemResult, thread_synth
 
 _executor: ThreadPoolExecutor | None = None
+_executor_threads = 0
 _executor_lock = threading.Lock()
-SLOT_DIR_ENV = "BACKTRACK_RENDER_SLOTS_DIR"
-THREADS_ENV = "RENDER_THREADS"
 
 
-def worker_count() -> int:
-    """How many synths one render may run at once: the machine's cores (at most four).
+def _get_executor(threads: int) -> ThreadPoolExecutor:
+    """The render threads, at least ``threads`` of them.
 
-    RENDER_THREADS overrides it; 1 makes every render serial, which gives the most renders per
-    minute on a machine whose workers are always busy, at the cost of a slower single render.
+    One executor serves every render of the process, so the synths its threads keep (and the
+    SoundFonts they loaded) are reused. A process normally uses one configuration; should a caller
+    ask for more threads than exist, a wider executor replaces the old one, whose threads finish
+    what they hold and exit.
     """
-    configured = os.environ.get(THREADS_ENV, "").strip()
-    if configured.isdigit() and int(configured) > 0:
-        return min(int(configured), 16)
-    return max(1, min(4, os.cpu_count() or 1))
-
-
-def _get_executor() -> ThreadPoolExecutor:
-    global _executor
+    global _executor, _executor_threads
     with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=worker_count(), thread_name_prefix="fluidsynth")
+        if _executor is None or _executor_threads < threads:
+            if _executor is not None:
+                _executor.shutdown(wait=False)
+            _executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fluidsynth")
+            _executor_threads = threads
         return _executor
 
 
 def shutdown() -> None:
     """Stop the render threads (tests and benchmarks call this to measure or clean up)."""
-    global _executor
+    global _executor, _executor_threads
     with _executor_lock:
         if _executor is not None:
             _executor.shutdown(wait=True, cancel_futures=True)
             _executor = None
+            _executor_threads = 0
 
 
-def warm_up(soundfont: str | os.PathLike[str]) -> None:
+def warm_up(soundfont: str | os.PathLike[str], *, config: EngineConfig = DEFAULT_CONFIG) -> None:
     """Load the SoundFont into every render thread's synth in the background, and return at once.
 
     A worker calls this when it starts, so its first render does not wait for the SoundFont (about
     half a second per synth for FluidR3). A failure is not reported here: the first render meets it
     again and fails with its reason.
     """
-    count = worker_count()
-    executor = _get_executor()
+    count = config.render_threads
+    executor = _get_executor(count)
     everyone_loaded = threading.Barrier(count)
 
     def load() -> None:
@@ -82,22 +79,18 @@ def warm_up(soundfont: str | os.PathLike[str]) -> None:
         executor.submit(load)
 
 
-def _slot_dir() -> Path:
-    directory = Path(os.environ.get(SLOT_DIR_ENV) or Path(tempfile.gettempdir()) / "backtrack-render-slots")
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
 @contextlib.contextmanager
-def cpu_share() -> Iterator[int]:
+def cpu_share(*, config: EngineConfig = DEFAULT_CONFIG) -> Iterator[int]:
     """How many synths this render may run: every core when the machine renders nothing else, else 1.
 
-    The slots are advisory file locks, released by the kernel if the process dies.
+    "Every core" is ``config.render_threads``; the slots are advisory file locks in
+    ``config.render_slot_dir``, released by the kernel if the process dies.
     """
-    total = worker_count()
+    total = config.render_threads
     held: list[int] = []
     try:
-        directory = _slot_dir()
+        directory = config.render_slot_dir
+        directory.mkdir(parents=True, exist_ok=True)
         for index in range(total):
             fd = os.open(directory / f"slot-{index}", os.O_RDWR | os.O_CREAT, 0o666)
             try:
@@ -125,13 +118,17 @@ def run_jobs(
     *,
     parallel: int | None = None,
     on_done: Callable[[StemResult], None] | None = None,
+    config: EngineConfig = DEFAULT_CONFIG,
 ) -> list[StemResult]:
-    """Render every job, biggest first, on up to ``parallel`` synths; results in completion order."""
+    """Render every job, biggest first, on up to ``parallel`` synths; results in completion order.
+
+    ``parallel`` comes from :func:`cpu_share`, so it never exceeds the configured threads.
+    """
     ordered = list(jobs)
-    width = max(1, min(parallel or 1, worker_count(), len(ordered)))
+    width = max(1, min(parallel or 1, len(ordered)))
     results: list[StemResult] = []
     # Even a serial render runs on a render thread, so it finds the synths ``warm_up`` loaded.
-    executor = _get_executor()
+    executor = _get_executor(max(width, config.render_threads))
     pending = list(ordered)
     lock = threading.Lock()
 

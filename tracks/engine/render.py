@@ -1,21 +1,25 @@
 """render_variant: an arrangement plus variant settings in, a mastered MP3 or WAV out.
 
 Pipeline: transform events -> synthesize stems (parts or part groups) in parallel render threads
-into float32 files -> stream the mix through loudness measurement (one thread per stretch of the
-song) -> plan gain and limiter -> stream the mastered mix into the encoder (a long MP3 as one LAME
-segment per core, spliced afterwards) -> atomic rename.
+into float32 files -> sum the stems and stream the mix through loudness measurement (one thread per
+stretch of the song) -> plan gain and limiter -> sum the stems again and stream the mastered mix into
+the encoder (a long MP3 as one LAME segment per render thread, spliced afterwards) -> atomic rename.
 
-A render synthesizes the audible parts as a few balanced groups (one per render process, split further
-only where parts need different gains), because every FluidSynth instance pays reverb and chorus over
-the whole song whatever it plays: eighteen per-part synths cost several times one mix. Per-part stems
-are built separately by ``prepare_stems`` (a background job after a first render) and cached in
-``stem_dir``; once they exist, ``render_variant`` serves a mix change from them without synthesis,
-reading only the cached unity mix plus the stems whose gain changed.
+A render synthesizes the audible parts as a few balanced groups (one per render thread it may use,
+split further only where parts need different gains), because every FluidSynth instance pays reverb
+and chorus over the whole song whatever it plays: eighteen per-part synths cost several times one
+mix. Per-part stems are built separately by ``prepare_stems`` (a background job after a first render)
+and cached in ``stem_dir``; once they exist, ``render_variant`` serves a mix change from them without
+synthesis, reading the cached unity mix plus the stems whose gain changed (or every stem, when half or
+more of them changed).
+
+How many threads, which ffmpeg and how much scratch disk a render may use come from an
+:class:`~tracks.engine.config.EngineConfig` passed by the caller.
 """
 
 import hashlib
 import json
-import math
+import logging
 import os
 import shutil
 import tempfile
@@ -29,22 +33,19 @@ import numpy as np
 
 from . import pool
 from .arrangement import Arrangement
-from .encode import AudioWriter, open_audio_writer
+from .config import DEFAULT_CONFIG, EngineConfig
+from .encode import AudioWriter, SpliceFailed, open_audio_writer
 from .errors import InvalidSettings, RenderFailed
-from .mix import (
-    GainPlan,
-    StemMixer,
-    TruePeakMeter,
-    plan_gain,
-    summarise_stems,
-    waveform_peaks,
-)
+from .master import GainPlan, TruePeakMeter, plan_gain
+from .mix import StemMixer, summarise_stems, waveform_peaks
 from .notes import transpose_key
 from .settings import PartMix, VariantSettings
 from .synth import StemJob, StemResult
 from .transform import Performance, perform
 
 __all__ = ["PartMix", "RenderResult", "VariantSettings", "prepare_stems", "render_variant"]
+
+logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 44_100
 TAIL_S = 3.0  # rendered after the last event so releases and reverb can fade
@@ -53,6 +54,7 @@ TARGET_LUFS = -14.0
 CEILING_DBTP = -1.0
 MP3_QUALITY = 7  # LAME -q: 3x faster than -q 2 and transparent enough at 192 kbps
 STEM_LAYOUT_VERSION = 2  # 2: no mid-song quiet skipping (stems add up to the group render); unity sum
+_MAX_OUTPUT_ATTEMPTS = 3  # passes two with less gain after an intersample over
 _CHUNK_FRAMES = 110_250  # 2.5 s: small enough that one per encoder thread stays a few MB
 
 
@@ -89,8 +91,15 @@ def render_variant(
     stem_dir: str | os.PathLike[str] | None = None,
     tags: dict[str, str] | None = None,
     progress: Callable[[float], None] | None = None,
+    config: EngineConfig = DEFAULT_CONFIG,
 ) -> RenderResult:
-    """Render one variant to ``out_path`` (.mp3 or .wav); raises InvalidSettings or RenderFailed."""
+    """Render one variant to ``out_path`` (.mp3 or .wav); raises InvalidSettings or RenderFailed.
+
+    ``stem_dir`` caches per-part stems (see :func:`prepare_stems`) and holds the render's scratch
+    files; ``progress`` is called with the fraction done (0..1); ``config`` says how many threads,
+    which ffmpeg and how much scratch space the render may use. RenderFailed before any synthesis
+    when the render would need more than ``config.max_scratch_bytes`` of stems.
+    """
     out = Path(out_path)
     suffix = out.suffix.lower()
     if suffix not in (".mp3", ".wav"):
@@ -116,20 +125,26 @@ def render_variant(
             stems, reused = cached, True
         else:
             # Not cached yet: render the fast way now; prepare_stems builds per-part stems later.
-            stems = _render_groups(arrangement, settings, part_gains, soundfont_path, scratch, report)
+            stems = _render_groups(arrangement, settings, part_gains, soundfont_path, scratch, report, config)
             reused = False
         # The mix is summed from the stems in both passes instead of being written out between
         # them: summing the few inputs again is cheaper than writing and reading a whole mix file.
         paths, gains = _mix_inputs(stems, part_gains)
-        summary = summarise_stems(paths, gains, stems.frames, SAMPLE_RATE, parallel=pool.worker_count())
+        summary = summarise_stems(paths, gains, stems.frames, SAMPLE_RATE, parallel=config.render_threads)
         report(0.85)
         frames = min(
             stems.frames, max(stems.end_frame, summary.last_sound) + round(END_MARGIN_S * SAMPLE_RATE)
         )
         if summary.last_sound == 0:
             raise RenderFailed("the render came out silent (every audible part is muted or empty)")
-        plan = plan_gain(summary, target_lufs=TARGET_LUFS, ceiling_dbtp=CEILING_DBTP)
-        true_peak = _write_output(paths, gains, frames, plan, out, tags or {})
+        plan = plan_gain(
+            hop_energy=summary.hop_energy,
+            row_peak=summary.row_peak,
+            row=summary.row,
+            target_lufs=TARGET_LUFS,
+            ceiling_dbtp=CEILING_DBTP,
+        )
+        true_peak = _write_output(paths, gains, frames, plan, out, tags or {}, config)
         report(1.0)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -154,6 +169,7 @@ def prepare_stems(
     *,
     soundfont: str | os.PathLike[str],
     stem_dir: str | os.PathLike[str],
+    config: EngineConfig = DEFAULT_CONFIG,
 ) -> bool:
     """Render and cache one stem per part for ``settings.stem_key()``; False when already cached.
 
@@ -161,7 +177,8 @@ def prepare_stems(
     arrangement, key, tempo, click and count-in are then served from the stems without synthesis.
     The stems are built in a private folder and renamed into place, so readers never see a partial
     set; when two workers build the same stems at once, the loser discards its copy and returns False.
-    Raises InvalidSettings or RenderFailed.
+    Raises InvalidSettings or RenderFailed (also, before any synthesis, when the stems and their sum
+    would take more than ``config.max_scratch_bytes``).
     """
     settings.validate(len(arrangement.parts))
     settings = settings.normalised()
@@ -176,11 +193,18 @@ def prepare_stems(
     groups = [[index] for index in range(performance.part_count)]
     if performance.has_click:
         groups.append([performance.click_part])
+    _check_scratch(len(groups) + 1, _stem_frames(performance), config)  # one more: the unity sum
     building = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=stem_dir))
     try:
-        with pool.cpu_share() as parallel:
+        with pool.cpu_share(config=config) as parallel:
             stems = _synthesize(
-                performance, groups, soundfont_path, building, lambda _fraction: None, parallel=parallel
+                performance,
+                groups,
+                soundfont_path,
+                building,
+                lambda _fraction: None,
+                parallel=parallel,
+                config=config,
             )
         stems.sum_path = building / "sum.npy"
         _sum_stems(stems.paths, stems.sum_path, stems.frames)
@@ -228,14 +252,40 @@ def _render_groups(
     soundfont: Path,
     scratch: Path,
     report: Callable[[float], None],
+    config: EngineConfig,
 ) -> _StemSet:
     """The audible parts synthesized as a few balanced groups of equal gain, in a scratch folder."""
     performance = _perform(arrangement, settings)
-    with pool.cpu_share() as parallel:
+    with pool.cpu_share(config=config) as parallel:
         groups, gains = _balanced_groups(arrangement, performance, part_gains, parallel)
-        stems = _synthesize(performance, groups, soundfont, scratch, report, parallel=parallel)
+        _check_scratch(len(groups), _stem_frames(performance), config)
+        stems = _synthesize(performance, groups, soundfont, scratch, report, parallel=parallel, config=config)
     stems.gains = gains
     return stems
+
+
+def _stem_frames(performance: Performance) -> int:
+    """Frames of every stem of ``performance``: the music plus a tail for releases and reverb."""
+    return performance.end_frame + round(TAIL_S * performance.sample_rate)
+
+
+def _check_scratch(stems: int, frames: int, config: EngineConfig) -> None:
+    """Refuse, before synthesis, a render whose float32 stereo stems would not fit its scratch budget.
+
+    A hostile file (many parts, the longest song at the slowest tempo) can ask for hundreds of GB;
+    failing with the number is better than filling a worker's disk.
+    """
+    planned = stems * frames * 2 * 4
+    limit = config.max_scratch_bytes
+    if limit is not None and planned > limit:
+        raise RenderFailed(
+            f"this render would need {_bytes_text(planned)} of scratch space; "
+            f"the limit is {_bytes_text(limit)}"
+        )
+
+
+def _bytes_text(size: int) -> str:
+    return f"{size / 1e9:.1f} GB" if size >= 100_000_000 else f"{size / 1e6:.1f} MB"
 
 
 def _mix_inputs(stems: _StemSet, part_gains: list[float]) -> tuple[list[Path], list[float]]:
@@ -312,8 +362,9 @@ def _synthesize(
     report: Callable[[float], None],
     *,
     parallel: int,
+    config: EngineConfig,
 ) -> _StemSet:
-    frames = performance.end_frame + round(TAIL_S * performance.sample_rate)
+    frames = _stem_frames(performance)
     channel = performance.status & 0x0F
     channel_wide = performance.part == -1
     sysex = performance.status == 0xF0
@@ -350,6 +401,7 @@ def _synthesize(
         sorted(jobs, key=lambda job: -job.frame.size),
         parallel=parallel,
         on_done=on_done,
+        config=config,
     )
     return _StemSet(
         directory=directory,
@@ -395,32 +447,48 @@ def _load_manifest(directory: Path) -> _StemSet | None:
 
 
 def _write_output(
-    paths: list[Path], gains: list[float], frames: int, plan: GainPlan, out: Path, tags: dict[str, str]
+    paths: list[Path],
+    gains: list[float],
+    frames: int,
+    plan: GainPlan,
+    out: Path,
+    tags: dict[str, str],
+    config: EngineConfig,
 ) -> float:
     """Pass two: apply the plan while the encoder runs; redone with less gain on an intersample over.
 
-    A long MP3 is encoded in one segment per core (see ``SegmentedMp3Encoder``), each fed by its own
-    thread that mixes, masters and meters its stretch; the segment count depends on the machine and
-    the song only, so the same render always gives the same bytes.
+    A long MP3 is encoded in one segment per render thread (see ``SegmentedMp3Encoder``), each fed by
+    its own thread that mixes, masters and meters its stretch; the segment count depends on the
+    configured threads and the song only, so the same render always gives the same bytes. Should the
+    segments fail to splice (an ffmpeg whose LAME tag the splicer does not know), the pass is redone
+    as one segment, which ``open_audio_writer`` then chooses by itself.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
-    dbtp = -math.inf
-    for _attempt in range(3):
-        with open_audio_writer(
-            out,
-            SAMPLE_RATE,
-            tags=tags,
-            quality=MP3_QUALITY,
-            total_frames=frames,
-            parallel=pool.worker_count(),
-        ) as writer:
-            dbtp = _feed_writer(writer, paths, gains, frames, plan)
-            if dbtp > CEILING_DBTP + 0.05:
-                writer.abort()
+    splice_failed = False
+    for _attempt in range(_MAX_OUTPUT_ATTEMPTS + 1):  # one more for a splice that fails
+        try:
+            with open_audio_writer(
+                out,
+                SAMPLE_RATE,
+                tags=tags,
+                quality=MP3_QUALITY,
+                total_frames=frames,
+                parallel=config.render_threads,
+                ffmpeg=config.ffmpeg,
+            ) as writer:
+                dbtp = _feed_writer(writer, paths, gains, frames, plan)
+                if dbtp > CEILING_DBTP + 0.05:
+                    writer.abort()
+        except SpliceFailed as exc:
+            if splice_failed:
+                raise
+            splice_failed = True
+            logger.warning("%s: %s; encoding it again as one segment", out.name, exc)
+            continue
         if dbtp <= CEILING_DBTP + 0.05:
-            break
+            return dbtp
         plan.row_gain = plan.row_gain * 10 ** ((CEILING_DBTP - dbtp - 0.1) / 20)
-    return dbtp
+    raise RenderFailed(f"mastering could not keep the true peak under {CEILING_DBTP:g} dBTP")
 
 
 def _feed_writer(

@@ -12,10 +12,12 @@ from mutagen.id3 import ID3
 from mutagen.wave import WAVE
 
 import tracks.engine.encode as encode_module
-from tracks.engine import mp3frames
+from tracks.engine import EngineConfig, mp3frames
 from tracks.engine.encode import (
     AudioWriter,
+    Mp3Encoder,
     SegmentedMp3Encoder,
+    SpliceFailed,
     open_audio_writer,
     open_mp3_encoder,
     probe_duration,
@@ -63,7 +65,7 @@ def test_mp3_is_playable_for_the_right_duration_and_carries_its_tags(out_dir):
 
 
 def test_streaming_encoder_publishes_the_file_only_when_closed(out_dir):
-    # Given an encoder fed block by block, as the render core does while synthesising
+    # Given an encoder fed block by block, as a render feeds it while mixing
     out = out_dir / "stream.mp3"
     with open_mp3_encoder(out, RATE, tags={"title": "Streamed"}, quality=7) as encoder:
         for block in np.array_split(_tone(2.0), 7):
@@ -158,13 +160,12 @@ def test_a_failing_ffmpeg_leaves_neither_the_file_nor_a_partial(out_dir, monkeyp
         'echo "Error while encoding: No space left on device" >&2\nexit 1\n'
     )
     fake.chmod(0o755)
-    monkeypatch.setattr(encode_module, "FFMPEG", str(fake))
     out_dir = out_dir / "renders"
     out_dir.mkdir()
 
-    # When a render is encoded
+    # When a render is encoded with it
     with pytest.raises(RenderFailed, match="ffmpeg failed: Error while encoding: No space left on device"):
-        write_audio(_tone(2.0), RATE, out_dir / "render.mp3")
+        write_audio(_tone(2.0), RATE, out_dir / "render.mp3", config=EngineConfig(ffmpeg=str(fake)))
 
     # Then the directory holds nothing at all
     assert _leftovers(out_dir) == []
@@ -305,14 +306,15 @@ def test_a_failing_segment_encoder_leaves_nothing(out_dir, monkeypatch):
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\nhead -c 1000 >/dev/null\necho 'Error: out of memory' >&2\nexit 1\n")
     fake.chmod(0o755)
-    monkeypatch.setattr(encode_module, "FFMPEG", str(fake))
     out_dir = out_dir / "renders"
     out_dir.mkdir()
     samples = _music(4.0)
 
     with (
         pytest.raises(RenderFailed, match="ffmpeg failed: Error: out of memory"),
-        SegmentedMp3Encoder(out_dir / "x.mp3", RATE, total_frames=samples.shape[0], count=2) as writer,
+        SegmentedMp3Encoder(
+            out_dir / "x.mp3", RATE, total_frames=samples.shape[0], count=2, ffmpeg=str(fake)
+        ) as writer,
     ):
         writer.write(samples)
     assert _leftovers(out_dir) == []
@@ -330,3 +332,61 @@ def test_more_audio_than_a_segmented_encoder_was_opened_for_is_refused(out_dir):
     with pytest.raises(RenderFailed, match="fewer frames"):
         writer.write(samples)
     assert _leftovers(out_dir) == []
+
+
+def test_ffmpegs_lame_tag_is_laid_out_as_the_splicer_expects(out_dir):
+    # Given 2 s encoded by this machine's ffmpeg exactly as a segment is (same command and options)
+    samples = _tone(2.0)
+    path = out_dir / "segment.mp3"
+    lame = encode_module._Lame(
+        path, RATE, channels=2, kbps=192, quality=7, ffmpeg="ffmpeg", options=SegmentedMp3Encoder.LAME_OPTIONS
+    )
+    lame.write(samples.astype("<f4").tobytes())
+    lame.finish()
+
+    # When its first frame is read as the splicer reads it
+    data = path.read_bytes()
+    offsets = mp3frames.frame_offsets(path)  # the file is bare frames: no ID3 tag in front
+    info = data[: offsets[1]]
+    tag = mp3frames.info_offset(info)
+
+    # Then the Info tag sits after the stereo side info, with every field at the offset patched later
+    assert tag == 4 + 32
+    assert info[tag : tag + 4] == b"Info"
+    assert int.from_bytes(info[tag + 4 : tag + 8], "big") == 0x0F  # frames, bytes, TOC, quality
+    assert int.from_bytes(info[tag + 8 : tag + 12], "big") == len(offsets) - 2  # audio frames
+    assert int.from_bytes(info[tag + 12 : tag + 16], "big") == len(data)  # stream bytes
+    delay_padding = int.from_bytes(info[tag + 141 : tag + 144], "big")
+    assert delay_padding >> 12 == mp3frames.ENCODER_DELAY
+    assert (len(offsets) - 2) * 1152 - mp3frames.ENCODER_DELAY - (delay_padding & 0xFFF) == samples.shape[0]
+    assert int.from_bytes(info[tag + 148 : tag + 152], "big") == len(data)  # music length
+    assert int.from_bytes(info[tag + 152 : tag + 154], "big") == mp3frames.crc16(data[offsets[1] :])
+    assert tag + 154 == 190  # the tag CRC field follows the 190 bytes it covers
+    assert int.from_bytes(info[tag + 154 : tag + 156], "big") == mp3frames.crc16(info[:190])
+    # And the splicer accepts it
+    assert mp3frames.read_segment(path, first_frame=0).audio_frames == len(offsets) - 2
+
+
+def test_a_splice_that_fails_leaves_nothing_and_later_mp3s_get_one_segment(out_dir, monkeypatch, caplog):
+    # Given an ffmpeg whose LAME tag the splicer does not recognise
+    monkeypatch.setattr(encode_module, "_UNSPLICEABLE", set())
+
+    def unexpected_layout(path, *, first_frame):
+        raise mp3frames.Mp3FormatError(f"{Path(path).name}: unexpected Info tag layout")
+
+    monkeypatch.setattr(mp3frames, "read_segment", unexpected_layout)
+    samples = _music(4.0)
+
+    # When a segmented MP3 is finished
+    writer = SegmentedMp3Encoder(out_dir / "x.mp3", RATE, total_frames=samples.shape[0], count=2)
+    writer.write(samples)
+    with pytest.raises(SpliceFailed, match="could not splice"):
+        writer.close()
+
+    # Then nothing is left behind, a warning says why, and that ffmpeg's long MP3s get one segment now
+    assert _leftovers(out_dir) == []
+    assert "encoded in one segment" in caplog.text
+    later = open_audio_writer(out_dir / "y.mp3", RATE, total_frames=60 * RATE, parallel=2)
+    assert isinstance(later, Mp3Encoder)
+    assert len(later.segments) == 1
+    later.abort()

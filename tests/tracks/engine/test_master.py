@@ -1,28 +1,38 @@
-"""Loudness measurement and mastering, checked as a listener's meter would check them."""
+"""Loudness, true peak and the mastering plan, checked as a listener's meter would check them.
+
+Mastering is exercised the way a render does it: the signal is a stem file, summarised by
+``summarise_stems``, planned by ``plan_gain`` and applied by the plan; the result is then measured by
+an independent BS.1770 reference (``bs1770``) as well as by the engine's own meters.
+"""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tracks.engine.errors import RenderFailed
 from tracks.engine.master import (
-    MasterReport,
+    GainPlan,
     integrated_loudness,
     k_weighting_sos,
-    master,
+    plan_gain,
     true_peak_dbtp,
 )
+from tracks.engine.mix import summarise_stems
 
-RATE = 44100
+from .bs1770 import reference_loudness, reference_true_peak
+
+RATE = 48000  # the rate the reference's printed coefficients are for
 
 
 def _seconds(duration: float, rate: int = RATE) -> np.ndarray:
     return np.arange(int(duration * rate), dtype=np.float64) / rate
 
 
-def _faded(signal: np.ndarray, rate: int = RATE) -> np.ndarray:
+def _faded(samples: np.ndarray, rate: int = RATE) -> np.ndarray:
     """Fade 50 ms in and out so the abrupt start does not create overshoot of its own."""
-    t = _seconds(signal.shape[0] / rate, rate)
-    return signal * np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.05)
+    t = _seconds(samples.shape[0] / rate, rate)
+    return samples * np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.05)
 
 
 def _quiet_then_loud(duration: float = 24.0) -> np.ndarray:
@@ -36,7 +46,33 @@ def _quiet_then_loud(duration: float = 24.0) -> np.ndarray:
     return np.stack([mono, np.roll(mono, 37) * 0.9], axis=1).astype(np.float32)
 
 
-def test_k_weighting_reproduces_the_bs1770_coefficients_at_48k():
+def _bursts(duration: float = 20.0) -> np.ndarray:
+    """Noise that comes and goes over a quiet chord: the relative gate has real work to do."""
+    rng = np.random.default_rng(11)
+    t = _seconds(duration)
+    chord = 0.02 * np.sin(2 * np.pi * 196 * t) + 0.02 * np.sin(2 * np.pi * 247 * t)
+    noise = rng.normal(0, 0.2, (t.size, 2)) * ((t % 5) < 2)[:, np.newaxis]
+    return (chord[:, np.newaxis] + noise).astype(np.float32)
+
+
+def _master(
+    samples: np.ndarray, tmp_path: Path, *, target_lufs: float = -14.0
+) -> tuple[np.ndarray, GainPlan]:
+    """Master ``samples`` as a render masters its mix: from a stem file, through summary and plan."""
+    stem = tmp_path / "mix.npy"
+    np.save(stem, samples.astype(np.float32))
+    summary = summarise_stems([stem], [1.0], samples.shape[0], RATE, parallel=1)
+    plan = plan_gain(
+        hop_energy=summary.hop_energy,
+        row_peak=summary.row_peak,
+        row=summary.row,
+        target_lufs=target_lufs,
+        ceiling_dbtp=-1.0,
+    )
+    return plan.apply(samples.astype(np.float32), 0), plan
+
+
+def test_k_weighting_reproduces_the_bs1770_coefficients_at_48k() -> None:
     # Given the coefficients printed in ITU-R BS.1770-4 for 48 kHz
     shelf = [1.53512485958697, -2.69169618940638, 1.19839281085285, 1.0, -1.69065929318241, 0.73248077421585]
     highpass = [1.0, -2.0, 1.0, 1.0, -1.99004745483398, 0.99007225036621]
@@ -49,7 +85,7 @@ def test_k_weighting_reproduces_the_bs1770_coefficients_at_48k():
 
 
 @pytest.mark.parametrize("rate", [44100, 48000])
-def test_full_scale_1khz_sine_in_one_channel_reads_minus_3_01_lufs(rate):
+def test_full_scale_1khz_sine_in_one_channel_reads_minus_3_01_lufs(rate: int) -> None:
     # Given the BS.1770 reference: a 0 dBFS 1 kHz sine in the left channel, silence in the right
     tone = np.sin(2 * np.pi * 1000 * _seconds(5.0, rate))
     stereo = np.stack([tone, np.zeros_like(tone)], axis=1).astype(np.float32)
@@ -63,7 +99,7 @@ def test_full_scale_1khz_sine_in_one_channel_reads_minus_3_01_lufs(rate):
     assert integrated_loudness(both, rate) == pytest.approx(0.0, abs=0.1)
 
 
-def test_silence_is_gated_out_of_the_integrated_loudness():
+def test_silence_is_gated_out_of_the_integrated_loudness() -> None:
     # Given a tone followed by as long a silence
     tone = 0.1 * np.sin(2 * np.pi * 500 * _seconds(10.0))
     with_silence = np.concatenate([tone, np.zeros_like(tone)])
@@ -73,7 +109,18 @@ def test_silence_is_gated_out_of_the_integrated_loudness():
     assert integrated_loudness(with_silence, RATE) == pytest.approx(integrated_loudness(tone, RATE), abs=0.15)
 
 
-def test_true_peak_finds_the_peak_between_samples():
+@pytest.mark.parametrize("make", [_quiet_then_loud, _bursts], ids=["quiet then loud", "bursts"])
+def test_the_meters_agree_with_the_reference_bs1770(make) -> None:
+    # Given music-like signals whose gating matters
+    samples = make()
+
+    # When the engine's meters and the reference measure them
+    # Then they read the same loudness and true peak
+    assert integrated_loudness(samples, RATE) == pytest.approx(reference_loudness(samples), abs=0.05)
+    assert true_peak_dbtp(samples, RATE) == pytest.approx(reference_true_peak(samples), abs=0.1)
+
+
+def test_true_peak_finds_the_peak_between_samples() -> None:
     # Given a quarter-rate sine sampled at 45 degrees: every sample is at -3 dBFS, the wave at 0 dBFS
     t = _seconds(2.0)
     wave = _faded(np.sin(2 * np.pi * (RATE / 4) * t + np.pi / 4)).astype(np.float32)
@@ -84,43 +131,39 @@ def test_true_peak_finds_the_peak_between_samples():
     assert true_peak_dbtp(wave, RATE) == pytest.approx(0.0, abs=0.15)
 
 
-def test_master_brings_a_quiet_to_loud_song_to_minus_14_lufs_under_minus_1_dbtp():
+def test_mastering_brings_a_quiet_to_loud_song_to_minus_14_lufs_under_minus_1_dbtp(tmp_path: Path) -> None:
     # Given a song whose loud part has peaks gain alone would push far over the ceiling
     song = _quiet_then_loud()
-    needed_gain = -14.0 - integrated_loudness(song, RATE)
-    assert true_peak_dbtp(song, RATE) + needed_gain > 0.0
+    needed_gain = -14.0 - reference_loudness(song)
+    assert reference_true_peak(song) + needed_gain > 0.0
 
     # When it is mastered
-    out, report = master(song, RATE)
+    out, plan = _master(song, tmp_path)
 
     # Then an independent measurement of the result hits the target under the ceiling, via the limiter
     assert out.dtype == np.float32
     assert out.shape == song.shape
-    assert integrated_loudness(out, RATE) == pytest.approx(-14.0, abs=0.5)
+    assert reference_loudness(out) == pytest.approx(-14.0, abs=0.5)
+    assert reference_true_peak(out) <= -1.0
     assert true_peak_dbtp(out, RATE) <= -1.0
-    assert report.limited
-    assert report.lufs_out == pytest.approx(integrated_loudness(out, RATE), abs=0.01)
-    assert report.true_peak_dbtp <= -1.0
+    assert plan.limited
+    # And the loudness a render reports (predicted from the summaries, not measured again) is close
+    assert plan.predicted_lufs == pytest.approx(reference_loudness(out), abs=0.2)
 
 
-def test_master_only_applies_gain_when_the_peaks_are_safe():
+def test_mastering_only_applies_gain_when_the_peaks_are_safe(tmp_path: Path) -> None:
     # Given a soft, steady tone at about -30 LUFS
     tone = 0.03 * np.sin(2 * np.pi * 440 * _seconds(5.0))
     stereo = np.stack([tone, tone], axis=1).astype(np.float32)
 
-    # When it is mastered
-    out, report = master(stereo, RATE, target_lufs=-16.0)
+    # When it is mastered to -16 LUFS
+    out, plan = _master(stereo, tmp_path, target_lufs=-16.0)
 
     # Then it is the same tone, just louder: no limiting, no distortion
-    assert not report.limited
-    assert report == MasterReport(
-        lufs_in=report.lufs_in,
-        lufs_out=pytest.approx(-16.0, abs=0.05),
-        true_peak_dbtp=report.true_peak_dbtp,
-        gain_db=pytest.approx(-16.0 - report.lufs_in, abs=0.05),
-        limited=False,
-    )
-    np.testing.assert_allclose(out, stereo * 10 ** (report.gain_db / 20), rtol=1e-4, atol=1e-6)
+    assert not plan.limited
+    assert plan.gain_db == pytest.approx(-16.0 - plan.lufs_in, abs=0.05)
+    assert reference_loudness(out) == pytest.approx(-16.0, abs=0.05)
+    np.testing.assert_allclose(out, stereo * 10 ** (plan.gain_db / 20), rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -132,16 +175,19 @@ def test_master_only_applies_gain_when_the_peaks_are_safe():
     ],
     ids=["digital silence", "below the -70 LUFS gate", "shorter than one 400 ms block"],
 )
-def test_master_refuses_a_silent_render(samples):
+def test_mastering_refuses_a_silent_render(samples: np.ndarray, tmp_path: Path) -> None:
     # Given a render with nothing to hear
     # When it is mastered
     # Then it fails with a reason instead of writing an empty or hugely amplified file
     with pytest.raises(RenderFailed, match="the render came out silent"):
-        master(samples, RATE)
+        _master(samples, tmp_path)
 
 
-def test_master_refuses_corrupt_samples():
+def test_mastering_refuses_corrupt_samples(tmp_path: Path) -> None:
+    # Given a render with a NaN in it
     song = _quiet_then_loud(4.0)
     song[1000, 0] = np.nan
+    # When it is mastered
+    # Then it fails with a reason
     with pytest.raises(RenderFailed, match="NaN"):
-        master(song, RATE)
+        _master(song, tmp_path)

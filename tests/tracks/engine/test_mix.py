@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tracks.engine.master import integrated_loudness
-from tracks.engine.mix import GainPlan, gated_loudness, summarise_stems
+from tracks.engine.master import GainPlan, gated_loudness
+from tracks.engine.mix import summarise_stems
 
-RATE = 44100
+from .bs1770 import RATE, reference_loudness
 
 
 def _stem(path: Path, samples: np.ndarray) -> Path:
@@ -30,22 +30,27 @@ def stems(tmp_path: Path) -> tuple[list[Path], np.ndarray]:
 
 
 def test_the_summary_in_parallel_stretches_equals_one_pass(stems) -> None:
+    # Given two stems and a length that is not a whole number of steps
     paths, _mix = stems
-    frames = 40 * RATE - 123  # not a whole number of steps
+    frames = 40 * RATE - 123
 
+    # When the mix is summarised in one pass and in three stretches
     one = summarise_stems(paths, [1.0, 0.5], frames, RATE, parallel=1)
     three = summarise_stems(paths, [1.0, 0.5], frames, RATE, parallel=3)
 
+    # Then both give the same grid, peaks and end of sound, and energies within float32 noise
     assert three.hop_energy.shape == one.hop_energy.shape
     np.testing.assert_allclose(three.hop_energy, one.hop_energy, rtol=1e-5, atol=1e-12)
     np.testing.assert_array_equal(three.row_peak, one.row_peak)
     assert three.last_sound == one.last_sound
 
 
-def test_the_summary_measures_the_mix_as_the_loudness_meter_does(stems) -> None:
+def test_the_summary_measures_the_mix_as_the_reference_meter_does(stems) -> None:
+    # Given two stems summarised in parallel stretches at their mix gains
     paths, mix = stems
     summary = summarise_stems(paths, [1.0, 0.5], mix.shape[0], RATE, parallel=2)
-    assert gated_loudness(summary.hop_energy) == pytest.approx(integrated_loudness(mix, RATE), abs=0.05)
+    # Then the loudness from the summary is what a plain BS.1770 meter reads on the mixed signal
+    assert gated_loudness(summary.hop_energy) == pytest.approx(reference_loudness(mix), abs=0.05)
     assert summary.row_peak.max() == pytest.approx(np.abs(mix).max(), rel=1e-6)
 
 

@@ -9,14 +9,16 @@ import numpy as np
 import pytest
 
 import tracks.engine.encode as encode_module
+from tracks.demo import compose_song
 from tracks.engine import (
+    EngineConfig,
     InvalidSettings,
     PartMix,
     RenderFailed,
     VariantSettings,
-    compose_song,
     integrated_loudness,
     load_arrangement,
+    mp3frames,
     prepare_stems,
     render_variant,
     true_peak_dbtp,
@@ -206,7 +208,7 @@ def test_a_long_mp3_is_encoded_in_segments_and_sounds_like_the_wav(
     tmp_path: Path, soundfont: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a 40-second song and a machine with two render cores
-    monkeypatch.setenv("RENDER_THREADS", "2")
+    config = EngineConfig(threads=2, slot_dir=tmp_path / "slots")
     segment_counts: list[int] = []
 
     class CountingEncoder(encode_module.SegmentedMp3Encoder):
@@ -220,9 +222,19 @@ def test_a_long_mp3_is_encoded_in_segments_and_sounds_like_the_wav(
 
     # When it is rendered to MP3, and the same variant to WAV
     result = render_variant(
-        arrangement, VariantSettings(transpose=1), out_path=out_dir / "a.mp3", soundfont=soundfont
+        arrangement,
+        VariantSettings(transpose=1),
+        out_path=out_dir / "a.mp3",
+        soundfont=soundfont,
+        config=config,
     )
-    render_variant(arrangement, VariantSettings(transpose=1), out_path=out_dir / "a.wav", soundfont=soundfont)
+    render_variant(
+        arrangement,
+        VariantSettings(transpose=1),
+        out_path=out_dir / "a.wav",
+        soundfont=soundfont,
+        config=config,
+    )
 
     # Then the MP3 was encoded as two segments, decodes to the render's exact length, meets the
     # loudness and peak targets, and matches the WAV sample for sample within the codec's error
@@ -242,7 +254,7 @@ def test_a_failure_while_encoding_segments_leaves_no_file(
     tmp_path: Path, soundfont: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a render whose second encoder segment fails part-way (a full disk, say)
-    monkeypatch.setenv("RENDER_THREADS", "2")
+    config = EngineConfig(threads=2, slot_dir=tmp_path / "slots")
     original = encode_module.SegmentedMp3Encoder.write_segment
 
     def failing(self: Any, index: int, block: np.ndarray) -> None:
@@ -256,7 +268,72 @@ def test_a_failure_while_encoding_segments_leaves_no_file(
 
     # When it is rendered
     with pytest.raises(RenderFailed, match="No space left"):
-        render_variant(arrangement, VariantSettings(), out_path=out_dir / "x.mp3", soundfont=soundfont)
+        render_variant(
+            arrangement, VariantSettings(), out_path=out_dir / "x.mp3", soundfont=soundfont, config=config
+        )
 
     # Then neither the MP3 nor any partial segment is left behind
     assert list(out_dir.iterdir()) == []
+
+
+def test_when_the_segments_cannot_be_spliced_the_render_is_encoded_as_one_segment(
+    tmp_path: Path, soundfont: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a 40-second song, two render cores, and an ffmpeg whose LAME tag the splicer does not know
+    config = EngineConfig(threads=2, slot_dir=tmp_path / "slots")
+    monkeypatch.setattr(encode_module, "_UNSPLICEABLE", set())
+
+    def unexpected_layout(path: Path, *, first_frame: int) -> mp3frames.SegmentFile:
+        raise mp3frames.Mp3FormatError(f"{Path(path).name}: unexpected Info tag layout")
+
+    monkeypatch.setattr(mp3frames, "read_segment", unexpected_layout)
+    single_encoders: list[int] = []
+
+    class CountingEncoder(encode_module.Mp3Encoder):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            single_encoders.append(len(self.segments))
+
+    monkeypatch.setattr(encode_module, "Mp3Encoder", CountingEncoder)
+    arrangement = load_arrangement(compose_song(style="pop", minutes=40 / 60, parts=4, seed=2))
+    out_dir = tmp_path / "out"
+
+    # When it is rendered to MP3
+    result = render_variant(
+        arrangement, VariantSettings(), out_path=out_dir / "a.mp3", soundfont=soundfont, config=config
+    )
+
+    # Then the render still succeeds, encoded again as one segment, with a warning saying why
+    assert single_encoders == [1]
+    assert "encoding it again as one segment" in caplog.text
+    # And the MP3 is valid, of the render's exact length, and alone in its folder
+    decoded = _decode_mp3(out_dir / "a.mp3")
+    assert decoded.shape[0] / 44100 == pytest.approx(result.duration_s, abs=0.03)
+    assert integrated_loudness(decoded, 44100) == pytest.approx(-14.0, abs=1.0)
+    assert sorted(path.name for path in out_dir.iterdir()) == ["a.mp3"]
+
+
+def test_a_render_over_its_scratch_budget_is_refused_before_synthesis(
+    tmp_path: Path, soundfont: Path
+) -> None:
+    # Given an ordinary 30-second song and a scratch budget of 1 MB (its stems need about 20 MB)
+    arrangement = load_arrangement(compose_song(style="pop", minutes=0.5, parts=3, seed=4))
+    config = EngineConfig(max_scratch_bytes=1_000_000, slot_dir=tmp_path / "slots")
+    stem_dir, out = tmp_path / "stems", tmp_path / "out" / "x.mp3"
+
+    # When it is rendered, or its stems prepared
+    with pytest.raises(RenderFailed, match=r"would need [\d.]+ MB of scratch space; the limit is 1\.0 MB"):
+        render_variant(
+            arrangement,
+            VariantSettings(),
+            out_path=out,
+            soundfont=soundfont,
+            stem_dir=stem_dir,
+            config=config,
+        )
+    with pytest.raises(RenderFailed, match="of scratch space"):
+        prepare_stems(arrangement, VariantSettings(), soundfont=soundfont, stem_dir=stem_dir, config=config)
+
+    # Then nothing was written: no output, and no stems or scratch files
+    assert not out.exists()
+    assert list(stem_dir.rglob("*")) == []

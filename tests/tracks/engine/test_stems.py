@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tracks.demo import compose_song
 from tracks.engine import (
     PartMix,
     VariantSettings,
-    compose_song,
     integrated_loudness,
     load_arrangement,
     prepare_stems,

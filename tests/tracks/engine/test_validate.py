@@ -8,8 +8,9 @@ import time
 import pytest
 
 from tracks.engine import InvalidArrangement, load_arrangement
+from tracks.engine import validate as validate_module
 
-from .conftest import REPO_ROOT, MIDI_DIR, midi_bytes
+from .conftest import MIDI_DIR, REPO_ROOT, midi_bytes
 
 
 def header(*, fmt: int = 1, tracks: int = 1, division: int = 96) -> bytes:
@@ -130,3 +131,35 @@ def test_real_world_files_are_accepted(name: str) -> None:
 def test_a_small_generated_file_is_accepted() -> None:
     arrangement = load_arrangement(midi_bytes([(0, 1, 60)]))
     assert arrangement.analysis["parts"][0]["notes"] == 1
+
+
+def every_channel_of_every_track(tracks: int) -> bytes:
+    """``tracks`` tracks, each playing one short note on each of the 16 channels: 16 parts a track."""
+    body = b"".join(bytes([0, 0x90 | channel, 60, 100]) for channel in range(16))
+    body += b"".join(bytes([0x10 if channel == 0 else 0, 0x80 | channel, 60, 0]) for channel in range(16))
+    return header(tracks=tracks) + chunk(body + END) * tracks
+
+
+def test_a_small_file_with_a_thousand_parts_is_refused_before_it_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a 9 KB file of 64 tracks that each play on all 16 channels: 1024 parts
+    data = every_channel_of_every_track(64)
+    assert len(data) < 10_000
+
+    def build_arrangement(*_args: object) -> None:
+        raise AssertionError("the arrangement was built")
+
+    monkeypatch.setattr(validate_module, "build_arrangement", build_arrangement)
+    # When it is loaded
+    # Then it is refused with the count and the limit, before any arrangement is built
+    with pytest.raises(InvalidArrangement, match=r"^the file has 1024 parts; at most 64 are supported$"):
+        load_arrangement(data)
+
+
+def test_a_file_with_exactly_64_parts_is_accepted() -> None:
+    # Given four tracks that each play on all 16 channels
+    # When it is loaded
+    arrangement = load_arrangement(every_channel_of_every_track(4))
+    # Then every part is there
+    assert len(arrangement.parts) == 64

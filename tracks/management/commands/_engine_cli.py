@@ -1,6 +1,5 @@
 """Shared plumbing of the engine's management commands: one-line errors and the SoundFont default."""
 
-import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -14,8 +13,8 @@ SOUNDFONT_CANDIDATES = (
 
 
 def default_soundfont() -> str:
-    """settings.SOUNDFONT_PATH, else $SOUNDFONT_PATH, else the first Debian SoundFont installed."""
-    configured = getattr(settings, "SOUNDFONT_PATH", None) or os.environ.get("SOUNDFONT_PATH")
+    """settings.SOUNDFONT_PATH (from the environment), else the first Debian SoundFont installed."""
+    configured = getattr(settings, "SOUNDFONT_PATH", None)
     if configured:
         return str(configured)
     for candidate in SOUNDFONT_CANDIDATES:

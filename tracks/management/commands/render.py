@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from tracks.engine import EngineError, VariantSettings, load_arrangement, render_variant, transpose_key
+from tracks.engine_config import engine_config
 
 from ._engine_cli import default_soundfont, fail
 
@@ -85,6 +86,7 @@ class Command(BaseCommand):
                 out_path=out,
                 soundfont=soundfont,
                 tags=tags,
+                config=engine_config(),
             )
         except EngineError as exc:
             fail(str(exc))

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from performers.models import Profile, User
 from performers.services import profile_update
-from tracks.engine import compose_song
+from tracks.demo import compose_song
 from tracks.models import Comment, Track
 from tracks.services import comment_post, track_create
 

@@ -6,7 +6,7 @@ import itertools
 import mido
 import pytest
 
-from tracks.engine.compose import compose_song
+from tracks.demo import compose_song
 from tracks.engine.errors import InvalidSettings
 
 

@@ -1,4 +1,4 @@
-"""Generated songs for demo data and benchmarks: musical, deterministic, no downloads.
+"""Generated songs for demo data, tests and benchmarks: musical, deterministic, no downloads.
 
 The demo needs arrangements that sound like backing tracks (a melody a singer could follow over drums,
 bass, keys and friends) and the benchmark needs 3- and 10-minute 8-part files with the features real
@@ -6,6 +6,10 @@ files have: a conductor track with tempo, meter, key signature and section marke
 on channel 10 with fills, sustain pedal on the piano, and pitch bends on the lead.
 
 Everything is drawn from one ``random.Random(seed)``, so a seed always yields the same bytes.
+
+The file is written with mido rather than pretty_midi: pretty_midi writes no marker events (the
+sections the analysis reads), no conductor-track name, and ends every track one tick after its last
+event instead of at the end of the last bar.
 """
 
 from __future__ import annotations
