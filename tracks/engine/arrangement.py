@@ -20,6 +20,13 @@ from .smf import RawMidi
 from .tempo import TempoMap
 
 DRUM_CHANNEL = 9
+SUSTAIN_CC = 64
+# A note released while the sustain pedal is down keeps sounding until the pedal comes up, but at
+# most this long: a pedal left down (or lifted a minute later by stray trailing data) must not make
+# the song end long after its sound has died away.
+MAX_PEDAL_HOLD_S = 4.0
+# A note that is never released (no note-off) sounds at least this long.
+DANGLING_NOTE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class Notes:
     velocity: np.ndarray
     start: np.ndarray
     end: np.ndarray
+    start_tick: np.ndarray | None = None  # int64 ticks of ``start`` (None: not computed)
 
 
 @dataclass
@@ -112,13 +120,19 @@ def build_arrangement(data: bytes, raw: RawMidi) -> Arrangement:
 
     event_seconds = tempo_map.to_seconds(raw.tick)
     notes = _pair_notes(raw, kinds, channels, event_part, event_seconds)
-    channel_ticks = raw.tick[is_channel]
-    end_tick = int(channel_ticks.max()) if channel_ticks.size else 0
+    # The song ends where its sound ends: the last note-off, held on by a sustain pedal that is down
+    # at that moment; controller, pedal or program data after that is not music.
+    part_channels = (ordered % 16).astype(np.int64)
+    end_s = _sound_end(notes, part_channels[notes.part], raw, kinds, channels, event_seconds)
+    end_tick = _tick_at(tempo_map, end_s)
     end_s = float(tempo_map.second_at(end_tick))
 
+    channel_use = np.bincount(part_channels, minlength=16)
     parts = _distinct_names(
         [
-            _describe_part(raw, index, int(key), notes, kinds, channels, note_on)
+            _describe_part(
+                raw, index, int(key), notes, kinds, channels, note_on, bool(channel_use[int(key) % 16] > 1)
+            )
             for index, key in enumerate(ordered)
         ]
     )
@@ -142,7 +156,9 @@ def _pair_notes(
     open_notes: dict[tuple[int, int], list[int]] = {}
     starts: list[int] = []
     ends: list[int] = []
-    end_time = float(seconds[-1]) if seconds.size else 0.0
+    # Notes never released sound until the last note event of the file (not until stray trailing
+    # controller data), and at least DANGLING_NOTE_S.
+    end_time = float(seconds[positions[-1]]) if positions.size else 0.0
     velocities = raw.d2
     pitches = raw.d1
     kind_list = kinds[positions].tolist()
@@ -161,8 +177,11 @@ def _pair_notes(
     # Notes never released sound until the end of the music.
     dangling = [position for stack in open_notes.values() for position in stack]
     if dangling:
-        start_index = np.concatenate((start_index, np.asarray(dangling, dtype=np.int64)))
-        end_seconds = np.concatenate((end_seconds, np.full(len(dangling), end_time)))
+        dangling_index = np.asarray(dangling, dtype=np.int64)
+        start_index = np.concatenate((start_index, dangling_index))
+        end_seconds = np.concatenate(
+            (end_seconds, np.maximum(end_time, seconds[dangling_index] + DANGLING_NOTE_S))
+        )
     order = np.argsort(start_index, kind="stable")
     start_index = start_index[order]
     return Notes(
@@ -171,7 +190,49 @@ def _pair_notes(
         velocity=velocities[start_index].astype(np.int16),
         start=seconds[start_index],
         end=end_seconds[order],
+        start_tick=raw.tick[start_index],
     )
+
+
+def _sound_end(
+    notes: Notes,
+    note_channels: np.ndarray,
+    raw: RawMidi,
+    kinds: np.ndarray,
+    channels: np.ndarray,
+    seconds: np.ndarray,
+) -> float:
+    """Seconds where the last note stops sounding: its note-off, or the sustain pedal's release
+    when the pedal is down at that note-off (at most MAX_PEDAL_HOLD_S later)."""
+    if not notes.end.size:
+        return 0.0
+    end = float(notes.end.max())
+    pedal = (kinds == 0xB0) & (raw.d1 == SUSTAIN_CC)
+    if not pedal.any():
+        return end
+    for channel in np.unique(channels[pedal]).tolist():
+        mine = pedal & (channels == channel)
+        times = seconds[mine]
+        down = raw.d2[mine] >= 64
+        note_ends = notes.end[note_channels == channel]
+        if not note_ends.size:
+            continue
+        # Only note-offs that could end the song matter: those within the pedal hold of the end.
+        late = note_ends[note_ends >= end - MAX_PEDAL_HOLD_S]
+        index = np.searchsorted(times, late, side="right") - 1
+        held = (index >= 0) & down[np.maximum(index, 0)]
+        for note_end, at in zip(late[held].tolist(), index[held].tolist(), strict=True):
+            ups = np.flatnonzero(~down[at + 1 :])
+            release = float(times[at + 1 + ups[0]]) if ups.size else note_end + MAX_PEDAL_HOLD_S
+            end = max(end, min(release, note_end + MAX_PEDAL_HOLD_S))
+    return end
+
+
+def _tick_at(tempo_map: TempoMap, seconds: float) -> int:
+    """The first tick at or after ``seconds`` (the inverse of ``TempoMap.to_seconds``)."""
+    index = max(0, int(np.searchsorted(tempo_map.seconds, seconds, side="right")) - 1)
+    beats = (seconds - float(tempo_map.seconds[index])) * 1e6 / float(tempo_map.tempos[index])
+    return int(tempo_map.ticks[index]) + max(0, int(np.ceil(beats * tempo_map.ticks_per_beat - 1e-6)))
 
 
 def _describe_part(
@@ -182,13 +243,20 @@ def _describe_part(
     kinds: np.ndarray,
     channels: np.ndarray,
     note_on: np.ndarray,
+    shared_channel: bool = False,
 ) -> Part:
     track, channel = divmod(key, 16)
     is_drum = channel == DRUM_CHANNEL
     mine = notes.part == index
     pitches = notes.pitch[mine]
     first_note = int(np.flatnonzero(note_on & (raw.track == track) & (channels == channel))[0])
-    programs = np.flatnonzero((kinds == 0xC0) & (channels == channel))
+    # The part's instrument is its own track's program change on its channel. Only when the track
+    # has none and no other part plays on that channel is a program change from another track (a
+    # conductor track setting up the channels) taken as this part's.
+    on_channel = (kinds == 0xC0) & (channels == channel)
+    programs = np.flatnonzero(on_channel & (raw.track == track))
+    if not programs.size and not shared_channel:
+        programs = np.flatnonzero(on_channel)
     before = programs[programs <= first_note]
     program = 0
     if before.size:

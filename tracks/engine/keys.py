@@ -12,6 +12,8 @@ def suggest_keys(
 ) -> list[dict[str, Any]]:
     """Every transposition -12..+12, best first; [] when there is no melody to fit.
 
+    Melody note names are spelled in the transposed key ("Eb4" in Bb major, "D#4" in B major).
+
     Best means: least melody time outside the range, then the melody's duration-weighted centre
     closest to the middle of the range, then the smallest change from the original.
     """
@@ -29,15 +31,16 @@ def suggest_keys(
     suggestions: list[dict[str, Any]] = []
     distances: dict[int, float] = {}
     for shift in TRANSPOSITIONS:
+        new_key = transpose_key(key, shift)
         outside = [(count, seconds) for pitch, count, seconds in rows if not low <= pitch + shift <= high]
         share = sum(seconds for _, seconds in outside) / total_seconds
         suggestions.append(
             {
                 "transpose": shift,
-                "key": transpose_key(key, shift),
+                "key": new_key,
                 "fits": not outside,
-                "melody_low": note_name(min(127, max(0, lowest + shift))),
-                "melody_high": note_name(min(127, max(0, highest + shift))),
+                "melody_low": note_name(min(127, max(0, lowest + shift)), key=new_key),
+                "melody_high": note_name(min(127, max(0, highest + shift)), key=new_key),
                 "out_of_range": sum(count for count, _ in outside),
                 "out_of_range_share": round(share, 4),
             }

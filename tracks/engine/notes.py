@@ -1,12 +1,15 @@
 """Note and key names in scientific pitch notation (C4 = MIDI 60).
 
 Performers type ranges as names ("G3", "Db4") and the analysis shows keys as names, so conversion is
-kept in one place with one spelling policy: sharps for single notes, conventional spellings for keys.
+kept in one place with one spelling policy: conventional spellings for keys, and notes spelled in a
+key when one is given (flats in flat keys: "Eb4" in Bb major), sharps otherwise. ASCII accidentals
+("#", "b") throughout, so every name the engine writes parses back with ``note_number``.
 """
 
 import re
 
 _SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+_FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
 _LETTER_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _NOTE_RE = re.compile(r"^\s*([A-Ga-g])([#♯b♭]{0,2})(-?\d{1,2})\s*$")
 
@@ -14,13 +17,24 @@ _NOTE_RE = re.compile(r"^\s*([A-Ga-g])([#♯b♭]{0,2})(-?\d{1,2})\s*$")
 _MAJOR_KEY_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _MINOR_KEY_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
 _MODES = ("major", "minor")
+# Tonics whose key signature has flats (F, Bb, Eb, Ab, Db major; D, G, C, F, Bb, Eb minor).
+_FLAT_TONICS = {"major": frozenset({5, 10, 3, 8, 1}), "minor": frozenset({2, 7, 0, 5, 10, 3})}
 
 
-def note_name(midi: int) -> str:
-    """60 -> "C4", 61 -> "C#4"."""
+def uses_flats(key: str | None) -> bool:
+    """True when notes in ``key`` are spelled with flats ("Eb major", "D minor"); False for None."""
+    if not key:
+        return False
+    tonic, mode = parse_key(key)
+    return tonic in _FLAT_TONICS[mode]
+
+
+def note_name(midi: int, key: str | None = None) -> str:
+    """60 -> "C4", 61 -> "C#4"; spelled in ``key`` when given: (63, key="Eb major") -> "Eb4"."""
     if not 0 <= midi <= 127:
         raise ValueError(f"MIDI note {midi} is outside 0-127")
-    return f"{_SHARP_NAMES[midi % 12]}{midi // 12 - 1}"
+    names = _FLAT_NAMES if uses_flats(key) else _SHARP_NAMES
+    return f"{names[midi % 12]}{midi // 12 - 1}"
 
 
 def note_number(name: str) -> int:

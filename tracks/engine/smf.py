@@ -46,7 +46,13 @@ class RawMidi:
 
 
 def _text(payload: bytes) -> str:
-    return payload.decode("latin-1").replace("\x00", "").strip()
+    """Text meta events: UTF-8 when the bytes are valid UTF-8 (what current software writes), else
+    Latin-1 (older files); Latin-1 alone would turn "B\u266d Clarinet" into mojibake."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        text = payload.decode("latin-1")
+    return text.replace("\x00", "").strip()
 
 
 def read_smf(data: bytes) -> RawMidi:
