@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
+from backtrack.throttling import TooManyAttempts, login_attempt_check, login_failed
 from performers.models import NOTE_MAX, NOTE_MIN
 from tracks.engine import note_name, note_number
 
@@ -85,9 +88,50 @@ class ProfileForm(forms.Form):
     bio = forms.CharField(
         label="Bio", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 4})
     )
+    share_vocal_range = forms.BooleanField(
+        label="Share my vocal range with producers (so they can suggest keys for me)",
+        required=False,
+        help_text="Off: only you see your range and the keys suggested for it.",
+    )
 
     def __init__(self, *args: Any, genre_choices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["vocal_low"]).choices = note_choices()
         cast(forms.ChoiceField, self.fields["vocal_high"]).choices = note_choices()
         cast(forms.MultipleChoiceField, self.fields["genres"]).choices = genre_choices
+
+
+class ThrottledLoginMixin:
+    """The login throttle inside Django's authentication forms, so the page login and the admin
+    login refuse alike: per client address and per account (``backtrack.throttling``).
+
+    A refused attempt is a form error ("Too many attempts; try again in N minutes") and sets
+    ``retry_after_s``, which the view turns into status 429.
+    """
+
+    request: Any
+    retry_after_s: int | None = None
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.cleaned_data  # type: ignore[attr-defined]
+        username, password = data.get("username"), data.get("password")
+        if username is None or not password:
+            return super().clean()  # type: ignore[misc]
+        try:
+            login_attempt_check(request=self.request, username=username)
+        except TooManyAttempts as exc:
+            self.retry_after_s = exc.retry_after_s
+            raise ValidationError(str(exc), code="throttled") from exc
+        try:
+            return super().clean()  # type: ignore[misc]
+        except ValidationError:
+            login_failed(username=username)
+            raise
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    pass

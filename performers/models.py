@@ -56,6 +56,8 @@ class Profile(models.Model):
     vocal_high = models.PositiveSmallIntegerField(null=True, blank=True, help_text="MIDI note number")
     genres = models.ManyToManyField(Genre, blank=True, related_name="profiles")
     bio = models.TextField(blank=True, max_length=4000)
+    # A vocal range is private: others see it (and suggestions made from it) only when this is on.
+    share_vocal_range = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
+from backtrack.text import clean_line, clean_text, has_control_characters
 from performers.models import NOTE_MAX, NOTE_MIN, ChosenKey, Genre, Profile, User
 from tracks.engine import note_name, note_number
 
@@ -21,10 +22,14 @@ ROLES = ("performer", "producer")
 def user_register(*, username: str, password: str, email: str = "", role: str) -> User:
     """Create an account with one role and an empty profile; raises ValidationError per field."""
     errors: dict[str, list[str]] = {}
-    username = (username or "").strip()
+    raw_username = username or ""
+    username = raw_username.strip()
     if role not in ROLES:
         errors["role"] = ['role must be "performer" or "producer"']
-    if not username:
+    if has_control_characters(raw_username):
+        # Names end up in email headers and logs: refuse rather than guess what was meant.
+        errors["username"] = ["a username cannot contain control characters (such as line breaks)"]
+    elif not username:
         errors["username"] = ["a username is required"]
     elif len(username) > 150:
         errors["username"] = ["at most 150 characters"]
@@ -89,8 +94,13 @@ def profile_update(
     vocal_high: str | None = None,
     genres: list[str] | None = None,
     bio: str | None = None,
+    share_vocal_range: bool | None = None,
 ) -> Profile:
-    """Change only the given fields; notes are names ("G3"); an empty string clears a note."""
+    """Change only the given fields; notes are names ("G3"); an empty string clears a note.
+
+    Control characters never reach the profile: the display name becomes one clean line (it goes into
+    email headers), the bio keeps its line breaks and loses the rest.
+    """
     profile = profile_get_or_create(user=user)
     errors: dict[str, list[str]] = {}
     low = profile.vocal_low
@@ -110,10 +120,14 @@ def profile_update(
         unknown = sorted(set(slugs) - {genre.slug for genre in genre_objects})
         if unknown:
             errors["genres"] = [f"unknown genre: {', '.join(unknown)}"]
-    if display_name is not None and len(display_name) > 80:
-        errors["display_name"] = ["at most 80 characters"]
-    if bio is not None and len(bio) > 4000:
-        errors["bio"] = ["at most 4000 characters"]
+    if display_name is not None:
+        display_name = clean_line(display_name)
+        if len(display_name) > 80:
+            errors["display_name"] = ["at most 80 characters"]
+    if bio is not None:
+        bio = clean_text(bio)
+        if len(bio) > 4000:
+            errors["bio"] = ["at most 4000 characters"]
     if errors:
         raise ValidationError(errors)
 
@@ -121,9 +135,11 @@ def profile_update(
         profile.vocal_low = low
         profile.vocal_high = high
         if display_name is not None:
-            profile.display_name = display_name.strip()
+            profile.display_name = display_name
         if bio is not None:
             profile.bio = bio
+        if share_vocal_range is not None:
+            profile.share_vocal_range = share_vocal_range
         profile.save()
         if genres is not None:
             profile.genres.set(genre_objects)

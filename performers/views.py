@@ -6,13 +6,17 @@ from typing import cast
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from performers.forms import ProfileForm, SignupForm, add_service_errors
+from backtrack.throttling import TooManyAttempts, signup_attempt_check
+from performers.forms import LoginForm, ProfileForm, SignupForm, add_service_errors
 from performers.models import User
 from performers.selectors import chosen_key_list, genre_list, profile_get
 from performers.services import profile_update, user_register
@@ -24,11 +28,38 @@ KEYBOARD_HIGH = 84
 BLACK_KEYS = {1, 3, 6, 8, 10}
 
 
+def refused_login(response: HttpResponse, form: Form | None) -> HttpResponse:
+    """A login page whose form the throttle refused answers 429 with Retry-After (page and admin)."""
+    retry_after_s = getattr(form, "retry_after_s", None)
+    if retry_after_s:
+        response.status_code = 429
+        response["Retry-After"] = str(retry_after_s)
+    return response
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login page, throttled per client address and per account (see ``LoginForm``)."""
+
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        return refused_login(super().form_invalid(form), form)
+
+
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("tracks:home")
     form = SignupForm(request.POST or None)
+    if request.method == "POST":
+        try:
+            signup_attempt_check(request=request)
+        except TooManyAttempts as exc:
+            form.add_error(None, str(exc))
+            response = render(request, "performers/signup.html", {"form": form}, status=429)
+            response["Retry-After"] = str(exc.retry_after_s)
+            return response
     if request.method == "POST" and form.is_valid():
         try:
             user = user_register(
@@ -57,6 +88,7 @@ def _profile_initial(user: User) -> dict:
         "vocal_high": note_name(profile.vocal_high) if profile.vocal_high is not None else "",
         "genres": [genre.slug for genre in profile.genres.all()],
         "bio": profile.bio,
+        "share_vocal_range": profile.share_vocal_range,
     }
 
 
@@ -75,6 +107,7 @@ def profile(request: HttpRequest) -> HttpResponse:
                 vocal_high=form.cleaned_data["vocal_high"],
                 genres=form.cleaned_data["genres"],
                 bio=form.cleaned_data["bio"],
+                share_vocal_range=form.cleaned_data["share_vocal_range"],
             )
         except ValidationError as exc:
             add_service_errors(form, exc)

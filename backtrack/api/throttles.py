@@ -1,7 +1,8 @@
-"""Per-user throttles for the expensive writes; reads are never throttled here.
+"""DRF's side of ``backtrack.throttling``: per-user throttles for the expensive writes (reads are
+never throttled here) and the per-address throttle of the sign-up and token endpoints.
 
-Counters live in the cache (Redis in production). A throttle must never take a feature down with
-it: when the cache cannot be reached the request is let through and the problem is logged.
+The counting happens in ``backtrack.throttling``, so a page and the API spend one budget, clients
+are told apart by their real address (``TRUSTED_PROXIES``), and a cache outage lets requests through.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 from redis.exceptions import RedisError
 from rest_framework.request import Request
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle, UserRateThrottle
+
+from backtrack.throttling import client_address, write_budget_spend
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +28,23 @@ def _allow_if_cache_down(throttle: SimpleRateThrottle, check: Any) -> bool:
 
 
 class _WriteThrottle(UserRateThrottle):
+    """One budget per user and scope, shared with the page views (``write_budget_spend``)."""
+
+    _retry_after: int | None = None
+
+    def get_ident(self, request: Request) -> str:
+        return client_address(request)
+
     def allow_request(self, request: Request, view: Any) -> bool:
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return True
-        return _allow_if_cache_down(self, lambda: super(_WriteThrottle, self).allow_request(request, view))
+        user = request.user
+        ident = f"user:{user.pk}" if user and user.is_authenticated else f"address:{self.get_ident(request)}"
+        self._retry_after = write_budget_spend(scope=str(self.scope), ident=ident, rate=self.get_rate())
+        return self._retry_after is None
+
+    def wait(self) -> float | None:
+        return self._retry_after
 
 
 class UploadThrottle(_WriteThrottle):
@@ -40,7 +56,10 @@ class RenderRequestThrottle(_WriteThrottle):
 
 
 class AuthThrottle(ScopedRateThrottle):
-    """Sign-up and token requests, per client address (scope "auth")."""
+    """Sign-up and token requests, per real client address (scope "auth")."""
+
+    def get_ident(self, request: Request) -> str:
+        return client_address(request)
 
     def allow_request(self, request: Request, view: Any) -> bool:
         return _allow_if_cache_down(self, lambda: super(AuthThrottle, self).allow_request(request, view))

@@ -47,6 +47,9 @@ class MeOutputSerializer(serializers.Serializer):
     vocal_high = serializers.CharField(allow_null=True, help_text="scientific pitch name, e.g. C5")
     genres = serializers.ListField(child=serializers.SlugField(), help_text="genre slugs")
     bio = serializers.CharField()
+    share_vocal_range = serializers.BooleanField(
+        help_text="whether others may see your vocal range (and key suggestions made for it)"
+    )
 
     @staticmethod
     def from_profile(profile: Profile) -> dict[str, Any]:
@@ -62,6 +65,7 @@ class MeOutputSerializer(serializers.Serializer):
             "vocal_high": note_or_none(profile.vocal_high),
             "genres": [genre.slug for genre in profile.genres.all()],
             "bio": profile.bio,
+            "share_vocal_range": profile.share_vocal_range,
         }
 
 
@@ -75,6 +79,7 @@ class MeInputSerializer(serializers.Serializer):
     vocal_high = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=8)
     genres = serializers.ListField(child=serializers.SlugField(), required=False, max_length=50)
     bio = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+    share_vocal_range = serializers.BooleanField(required=False)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         values = super().to_internal_value(data)

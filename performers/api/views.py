@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import ValidationError
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from backtrack.api.throttles import AuthThrottle
 from backtrack.api.users import request_user
+from backtrack.throttling import login_attempt_check, login_failed, signup_attempt_check
 from performers import selectors, services
 from performers.api.serializers import (
     ChosenKeyOutputSerializer,
@@ -26,6 +27,10 @@ from performers.api.serializers import (
     TokenOutputSerializer,
 )
 
+ERROR = OpenApiResponse(
+    response={"type": "object", "properties": {"detail": {"type": "string"}}}, description="reason"
+)
+
 
 class RegisterApi(APIView):
     permission_classes = [AllowAny]
@@ -35,10 +40,11 @@ class RegisterApi(APIView):
 
     @extend_schema(
         request=RegisterInputSerializer,
-        responses={201: RegisterOutputSerializer},
+        responses={201: RegisterOutputSerializer, 400: ERROR, 429: ERROR},
         operation_id="auth_register",
     )
     def post(self, request: Request) -> Response:
+        signup_attempt_check(request=request)
         serializer = RegisterInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = services.user_register(**serializer.validated_data)
@@ -54,17 +60,20 @@ class TokenApi(APIView):
     throttle_scope = "auth"
 
     @extend_schema(
-        request=TokenInputSerializer, responses={200: TokenOutputSerializer}, operation_id="auth_token"
+        request=TokenInputSerializer,
+        responses={200: TokenOutputSerializer, 400: ERROR, 429: ERROR},
+        operation_id="auth_token",
     )
     def post(self, request: Request) -> Response:
         serializer = TokenInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        username = serializer.validated_data["username"]
+        login_attempt_check(request=request, username=username)
         user = authenticate(
-            request=request._request,
-            username=serializer.validated_data["username"],
-            password=serializer.validated_data["password"],
+            request=request._request, username=username, password=serializer.validated_data["password"]
         )
         if user is None or not user.is_active:
+            login_failed(username=username)
             raise ValidationError("wrong username or password")
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})

@@ -11,7 +11,8 @@ from django.urls import reverse
 
 from performers.models import ChosenKey, Profile, User
 from performers.services import profile_update, user_register
-from tracks.engine import compose_song, transpose_key
+from tracks.demo import compose_song
+from tracks.engine import transpose_key
 from tracks.models import Track
 from tracks.services import track_create
 
