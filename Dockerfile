@@ -1,7 +1,10 @@
 # One image for the web server, the Celery worker and beat.
 FROM python:3.11-slim-bookworm
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
+# Production by default: DEBUG off means SECRET_KEY is required, and HTTPS redirect, HSTS and secure
+# cookies are on (see the README's configuration table to turn each off, e.g. for plain HTTP).
+ENV DEBUG=false \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     SOUNDFONT_PATH=/usr/share/sounds/sf2/FluidR3_GM.sf2 \
@@ -21,7 +24,7 @@ COPY performers ./performers
 RUN pip install .
 COPY . .
 # collectstatic needs no database; a throwaway key keeps settings importable at build time only.
-RUN DEBUG=false SECRET_KEY=build-only-not-secret python manage.py collectstatic --noinput
+RUN SECRET_KEY=build-only-not-secret python manage.py collectstatic --noinput
 
 RUN useradd --create-home --uid 1000 backtrack && mkdir -p /data && chown backtrack /data
 USER backtrack

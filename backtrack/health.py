@@ -17,9 +17,9 @@ class Probe:
 
 
 def probe_ffmpeg() -> Probe:
-    path = shutil.which("ffmpeg")
+    path = shutil.which(settings.FFMPEG_PATH)
     if path is None:
-        return Probe(False, "ffmpeg was not found on PATH (Debian package: ffmpeg)")
+        return Probe(False, f"{settings.FFMPEG_PATH} was not found (FFMPEG_PATH; Debian package: ffmpeg)")
     return Probe(True, path)
 
 
@@ -68,3 +68,14 @@ def probe_redis() -> Probe:
     except Exception as exc:
         return Probe(False, f"Redis unreachable (REDIS_URL): {exc}")
     return Probe(True, "PONG")
+
+
+def probe_all() -> dict[str, Probe]:
+    """Every dependency a web process or a worker needs, by name."""
+    return {
+        "database": probe_database(),
+        "redis": probe_redis(),
+        "fluidsynth": probe_fluidsynth(),
+        "soundfont": probe_soundfont(),
+        "ffmpeg": probe_ffmpeg(),
+    }
