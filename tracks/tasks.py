@@ -1,4 +1,8 @@
-"""Celery tasks: thin hand-offs to services. They take ids, never model instances."""
+"""Celery tasks: thin hand-offs to services. They take ids, never model instances.
+
+No task stores a result (nothing reads them; the outcome of a render is on its row), so publishing
+talks to the broker only and fails at once when Redis is down.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,19 @@ from django.db import InterfaceError, OperationalError
 
 from tracks import services
 from tracks.engine import EngineError
+from tracks.services.render_execution import render_heartbeat
 
 logger = logging.getLogger(__name__)
 
 TRANSIENT_RETRIES = 3
 
 
-@shared_task(bind=True, name="tracks.tasks.render_run", max_retries=TRANSIENT_RETRIES)
+@shared_task(bind=True, name="tracks.tasks.render_run", max_retries=TRANSIENT_RETRIES, ignore_result=True)
 def render_run(self: Task, render_id: int) -> str:
-    """Render one variant. Idempotent: a finished render is skipped; a redelivery counts an attempt."""
+    """Render one variant. Idempotent: a finished render is skipped; a redelivery counts an attempt.
+
+    While it renders, a heartbeat thread tells the sweeper the render is alive (RENDER_HEARTBEAT_S).
+    """
     try:
         render = services.render_claim(render_id=render_id, task_id=self.request.id or "")
     except (OperationalError, InterfaceError) as exc:
@@ -28,12 +36,15 @@ def render_run(self: Task, render_id: int) -> str:
     if render is None:
         return "skipped"
     try:
-        render = services.render_execute(render=render)
+        with render_heartbeat(render=render):
+            render = services.render_execute(render=render)
     except SoftTimeLimitExceeded:
         limit = settings.CELERY_TASK_SOFT_TIME_LIMIT
         services.render_fail(render_id=render_id, reason=f"the render took longer than {limit} s; giving up")
         return "failed"
     except services.TransientRenderError as exc:
+        # Its message is a plain reason by contract; the cause (paths, hosts) goes to the log only.
+        logger.warning("render %s: %s", render_id, exc, exc_info=exc.__cause__ is not None)
         if self.request.retries >= TRANSIENT_RETRIES:
             services.render_fail(render_id=render_id, reason=str(exc))
             return "failed"
@@ -51,7 +62,11 @@ STEMS_MAX_DEFERRALS = 20
 
 
 @shared_task(
-    bind=True, name="tracks.tasks.render_stems_prepare", acks_late=False, max_retries=STEMS_MAX_DEFERRALS
+    bind=True,
+    name="tracks.tasks.render_stems_prepare",
+    acks_late=False,
+    max_retries=STEMS_MAX_DEFERRALS,
+    ignore_result=True,
 )
 def render_stems_prepare(self: Task, render_id: int) -> bool:
     """Per-part stems after a first render, so later mix changes skip synthesis (best effort).
@@ -69,19 +84,19 @@ def render_stems_prepare(self: Task, render_id: int) -> bool:
         return False
 
 
-@shared_task(name="tracks.tasks.renders_requeue_stale")
+@shared_task(name="tracks.tasks.renders_requeue_stale", ignore_result=True)
 def renders_requeue_stale() -> int:
-    """Re-enqueue renders whose task never reached the broker or was lost with a worker."""
+    """Re-enqueue renders whose worker went silent or whose message the broker lost."""
     return services.render_requeue_stale()
 
 
-@shared_task(name="tracks.tasks.renders_prune")
+@shared_task(name="tracks.tasks.renders_prune", ignore_result=True)
 def renders_prune() -> dict[str, int]:
     """Keep stored renders and this worker's stems under RENDER_STORAGE_BUDGET_MB."""
     return services.render_prune()
 
 
-@shared_task(name="tracks.tasks.notifications_email_digest")
+@shared_task(name="tracks.tasks.notifications_email_digest", ignore_result=True)
 def notifications_email_digest() -> int:
     """Email the notifications that waited for their recipient's batching interval to pass."""
     return services.notification_emails_digest()

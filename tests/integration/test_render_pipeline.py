@@ -14,7 +14,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.factories import PerformerFactory, ProducerFactory, genre
-from tracks.engine import compose_song
+from tests.integration.worker import purge_test_queue
+from tracks.demo import compose_song
 from tracks.models import Render
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -147,3 +148,57 @@ def test_a_render_whose_worker_dies_twice_fails_instead_of_looping(celery_worker
     assert failed["status"] == "failed"
     assert failed["error"] == "the render was interrupted twice; giving up"
     assert failed["attempts"] == 3
+
+
+# --- recovery (the recovering_worker runs beat with shortened intervals; see conftest.RECOVERY_ENV) ---
+
+
+def test_a_render_whose_whole_worker_died_is_rerun_by_the_sweeper(recovering_worker, client_for):
+    # given: a render in progress
+    _, track = upload_track(client_for, minutes=1.5, parts=6)
+    singer = client_for(PerformerFactory())
+    render_id = singer.post("/api/renders/", {"track": track["id"], "transpose": 1}, format="json").json()[
+        "id"
+    ]
+    poll(singer, render_id, until={"rendering", "done", "failed"}, interval=0.02)
+    assert Render.objects.get(pk=render_id).status == "rendering", (
+        "the render finished before it could be killed"
+    )
+
+    # when: the whole worker dies at once (parent, beat and child: nobody hands the message back,
+    # Redis keeps it unacked for the visibility timeout), and a worker is available again
+    recovering_worker.kill()
+    recovering_worker.start()
+
+    # then: the sweeper sees the silent heartbeat and re-queues it; a second attempt renders it
+    deadline = time.monotonic() + 60
+    while Render.objects.get(pk=render_id).attempts < 2:
+        assert time.monotonic() < deadline, ("not re-run within 60 s", recovering_worker.output()[-3000:])
+        time.sleep(0.1)
+    done = poll(singer, render_id, until={"done", "failed"}, timeout=120)
+    assert done["status"] == "done", (done["error"], recovering_worker.output()[-3000:])
+    assert done["attempts"] == 2
+    assert "its worker is silent" in recovering_worker.output()
+
+
+def test_a_queued_render_whose_message_redis_lost_is_rendered(recovering_worker, client_for):
+    # given: a queued render while no worker takes renders (they are busy or being deployed)
+    _, track = upload_track(client_for, minutes=0.25)
+    singer = client_for(PerformerFactory())
+    recovering_worker.stop()
+    created = singer.post("/api/renders/", {"track": track["id"], "transpose": 2}, format="json")
+    assert created.status_code == 202, created.content
+    render_id = created.json()["id"]
+    lost_task = Render.objects.get(pk=render_id).task_id
+    assert lost_task
+
+    # when: Redis restarts empty (its queued message is gone) and workers come back
+    purge_test_queue()
+    recovering_worker.start()
+
+    # then: the sweeper sees the message missing from the broker, re-sends it, and it renders once
+    done = poll(singer, render_id, until={"done", "failed"}, timeout=60)
+    assert done["status"] == "done", (done["error"], recovering_worker.output()[-3000:])
+    assert done["attempts"] == 1
+    assert Render.objects.get(pk=render_id).task_id != lost_task
+    assert "lost its message" in recovering_worker.output()

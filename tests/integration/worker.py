@@ -7,6 +7,7 @@ Reusable outside tests/integration (browser tests): start `Worker(...)` inside a
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
@@ -49,8 +51,20 @@ def database_url() -> str:
 
 
 class Worker:
-    def __init__(self, tmp_path: Path, media: Path, cache_dir: Path) -> None:
+    """``beat=True`` also runs the periodic tasks (the sweeper) inside the worker (``-B``);
+    ``env`` adds settings (e.g. shorter recovery intervals) to the worker's environment."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        media: Path,
+        cache_dir: Path,
+        *,
+        beat: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.log_path = tmp_path / f"worker-{uuid.uuid4().hex[:6]}.log"
+        self.beat_schedule = tmp_path / "beat-schedule" if beat else None
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "backtrack.test_settings",
@@ -59,16 +73,19 @@ class Worker:
             "RENDER_CACHE_DIR": str(cache_dir),
             "BACKTRACK_TEST_QUEUE": celery_test_queue(),
             "PYTHONUNBUFFERED": "1",
+            **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
         self.log = self.log_path.open("ab")
+        logged_before = len(self.output())  # a restarted worker's "ready" is not the old one's
+        beat = ["-B", "-s", str(self.beat_schedule)] if self.beat_schedule else []
         self.process = subprocess.Popen(
             [
                 str(CELERY_BIN), "-A", "backtrack", "worker", "-P", "prefork", "-c", "1",
                 "--loglevel=INFO", "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
-                "--without-gossip", "--without-mingle", "--without-heartbeat",
+                "--without-gossip", "--without-mingle", "--without-heartbeat", *beat,
             ],
             cwd=ROOT,
             env=self.env,
@@ -80,7 +97,7 @@ class Worker:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 pytest.fail(f"the worker exited at start:\n{self.output()}")
-            if " ready." in self.output():
+            if " ready." in self.output()[logged_before:]:
                 return
             time.sleep(0.2)
         pytest.fail(f"the worker did not become ready in {timeout} s:\n{self.output()}")
@@ -93,6 +110,14 @@ class Worker:
         pid = self.process.pid
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         return [int(child) for child in children]
+
+    def kill(self) -> None:
+        """The whole worker dies at once (node lost, OOM killer on the group): no goodbye, no requeue."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.log.close()
+        self.process = None
 
     def stop(self) -> None:
         if self.process is None:
@@ -111,6 +136,18 @@ class Worker:
         self.process = None
 
 
-def purge_test_queue() -> None:
+def purge_test_queue(*, unacked: bool = False) -> None:
+    """Empty the tests' queue; ``unacked=True`` also drops the messages a killed worker of ours left
+    unacknowledged (Redis would hand them back to some worker after the visibility timeout)."""
+    queue = celery_test_queue()
     with celery_app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(celery_test_queue())
+        channel: Any = conn.default_channel
+        channel.queue_purge(queue)
+        if not unacked:
+            return
+        with channel.conn_or_acquire() as client:
+            for tag, raw in client.hgetall(channel.unacked_key).items():
+                with contextlib.suppress(ValueError, IndexError, TypeError):
+                    if json.loads(raw)[2] == queue:
+                        client.hdel(channel.unacked_key, tag)
+                        client.zrem(channel.unacked_index_key, tag)
