@@ -83,6 +83,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a body over its limit is refused before anything (CSRF, sessions) reads it.
+    "backtrack.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -201,6 +203,16 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 # Worker-local scratch space: stems (float32, re-used for mix-only changes) and temporary renders.
 RENDER_CACHE_DIR = Path(env.str("RENDER_CACHE_DIR", default=str(VAR_DIR / "render-cache")))
+# The engine's configuration (tracks/engine_config.py passes it in; the engine reads no environment):
+# render threads (default: the machine's cores, at most 4), where the per-core lock files live, the
+# ffmpeg/ffprobe executables, and the stem scratch space one render may plan (refused above it).
+RENDER_THREADS: int | None = _env_or_fail(env.int, "RENDER_THREADS", default=None)
+if RENDER_THREADS is not None and RENDER_THREADS < 1:
+    raise ImproperlyConfigured("RENDER_THREADS is not valid: it must be 1 or more.")
+RENDER_SLOTS_DIR: str = env.str("RENDER_SLOTS_DIR", default="")
+FFMPEG_PATH: str = env.str("FFMPEG_PATH", default="ffmpeg")
+FFPROBE_PATH: str = env.str("FFPROBE_PATH", default="ffprobe")
+RENDER_MAX_SCRATCH_MB: int = _env_or_fail(env.int, "RENDER_MAX_SCRATCH_MB", default=8000)
 
 
 def _default_soundfont() -> str:
@@ -216,6 +228,12 @@ def _default_soundfont() -> str:
 
 SOUNDFONT_PATH: str = env.str("SOUNDFONT_PATH", default="") or _default_soundfont()
 MIDI_MAX_BYTES: int = env.int("MIDI_MAX_BYTES", default=1_000_000)
+# Request bodies (backtrack/middleware.py refuses larger ones with 413 before reading them): uploads
+# may carry MIDI_MAX_BYTES more than any other request. An accepted upload stays in memory, so no
+# request ever writes to the temporary folder.
+REQUEST_BODY_MAX_BYTES: int = _env_or_fail(env.int, "REQUEST_BODY_MAX_BYTES", default=256 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = MIDI_MAX_BYTES + REQUEST_BODY_MAX_BYTES
 RENDER_STORAGE_BUDGET_MB: int = env.int("RENDER_STORAGE_BUDGET_MB", default=2048)
 RENDER_MAX_ACTIVE_PER_USER: int = env.int("RENDER_MAX_ACTIVE_PER_USER", default=3)
 RENDER_MAX_ATTEMPTS: int = env.int("RENDER_MAX_ATTEMPTS", default=2)
@@ -227,26 +245,51 @@ NOTIFICATION_EMAIL_INTERVAL_S: int = env.int("NOTIFICATION_EMAIL_INTERVAL_S", de
 
 # Celery: Redis broker; a render queue wants late acks (a killed worker's task comes back),
 # prefetch 1 (long tasks), time limits, and a visibility timeout longer than the hard limit
-# so Redis does not hand a running task to a second worker.
+# so Redis does not hand a running task to a second worker. No result backend: nothing reads task
+# results (a render records its outcome on its row). Publishing tries the broker once
+# ("max_retries": 0, a 1 s connect timeout): a request while Redis is down answers 503 at once and
+# its render stays queued for the sweeper (workers reconnect with their own, patient retry policy).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
-CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
-CELERY_RESULT_SERIALIZER = "json"
-CELERY_RESULT_EXPIRES = 3600
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT: int = env.int("RENDER_SOFT_TIME_LIMIT", default=240)
 CELERY_TASK_TIME_LIMIT: int = env.int("RENDER_HARD_TIME_LIMIT", default=300)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 4}
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 4}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_TASK_TIME_LIMIT * 4,
+    "max_retries": 0,
+    "socket_connect_timeout": 1,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
+# Recovery (tracks/services/renders.py, render_requeue_stale, run by beat every RENDER_SWEEP_INTERVAL_S):
+# a rendering render whose heartbeat (written every RENDER_HEARTBEAT_S) is older than
+# RENDER_HEARTBEAT_TIMEOUT_S lost its worker; a queued render enqueued more than RENDER_LOST_GRACE_S
+# ago whose message is not in Redis was lost by the broker. Both are re-queued. Worst case with the
+# defaults: a dead worker is seen 30 s after its last heartbeat plus at most one sweep (15 s), 45 s;
+# a lost message at most 20 s + 15 s = 35 s after it was enqueued, or 15 s after Redis is back.
+RENDER_HEARTBEAT_S: float = _env_or_fail(env.float, "RENDER_HEARTBEAT_S", default=5.0)
+RENDER_HEARTBEAT_TIMEOUT_S: float = _env_or_fail(env.float, "RENDER_HEARTBEAT_TIMEOUT_S", default=30.0)
+RENDER_SWEEP_INTERVAL_S: float = _env_or_fail(env.float, "RENDER_SWEEP_INTERVAL_S", default=15.0)
+RENDER_LOST_GRACE_S: float = _env_or_fail(env.float, "RENDER_LOST_GRACE_S", default=20.0)
+if not 0 < RENDER_HEARTBEAT_S * 2 <= RENDER_HEARTBEAT_TIMEOUT_S:
+    raise ImproperlyConfigured(
+        "RENDER_HEARTBEAT_TIMEOUT_S is not valid: it must be at least twice RENDER_HEARTBEAT_S (> 0)."
+    )
+if RENDER_SWEEP_INTERVAL_S <= 0 or RENDER_LOST_GRACE_S < 0:
+    raise ImproperlyConfigured("RENDER_SWEEP_INTERVAL_S must be > 0 and RENDER_LOST_GRACE_S >= 0.")
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "renders-requeue-stale": {"task": "tracks.tasks.renders_requeue_stale", "schedule": 60.0},
+    "renders-requeue-stale": {
+        "task": "tracks.tasks.renders_requeue_stale",
+        "schedule": RENDER_SWEEP_INTERVAL_S,
+        # A sweep that waited a whole interval behind renders is superseded by the next one.
+        "options": {"expires": RENDER_SWEEP_INTERVAL_S},
+    },
     "renders-prune": {"task": "tracks.tasks.renders_prune", "schedule": 15 * 60.0},
     "notifications-email-digest": {"task": "tracks.tasks.notifications_email_digest", "schedule": 60.0},
 }
@@ -272,6 +315,19 @@ REST_FRAMEWORK = {
         "auth": env.str("THROTTLE_AUTH", default="30/minute"),
     },
 }
+# Throttling (backtrack/throttling.py). TRUSTED_PROXIES: how many proxies of ours stand in front of
+# the app; 0 ignores X-Forwarded-For (any client can send it). DRF's throttles use the same count.
+TRUSTED_PROXIES: int = _env_or_fail(env.int, "TRUSTED_PROXIES", default=0)
+if TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXIES is not valid: it must be 0 or more.")
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXIES
+# Password guessing: login attempts per client address, failed logins per account, sign-up attempts
+# per address; every login path (page, admin, API token) and both sign-up paths count.
+LOGIN_ATTEMPTS_PER_IP: int = _env_or_fail(env.int, "LOGIN_ATTEMPTS_PER_IP", default=20)
+LOGIN_FAILURES_PER_USERNAME: int = _env_or_fail(env.int, "LOGIN_FAILURES_PER_USERNAME", default=10)
+LOGIN_WINDOW_S: int = _env_or_fail(env.int, "LOGIN_WINDOW_S", default=600)
+SIGNUPS_PER_IP: int = _env_or_fail(env.int, "SIGNUPS_PER_IP", default=10)
+SIGNUP_WINDOW_S: int = _env_or_fail(env.int, "SIGNUP_WINDOW_S", default=3600)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Backtrack API",
     "DESCRIPTION": "Customize backing tracks together: key, tempo, mix; renders by Celery workers.",
@@ -287,9 +343,37 @@ SPECTACULAR_SETTINGS = {
 EMAIL_BACKEND: str = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="Backtrack <noreply@backtrack.local>")
 
+# HTTPS: with DEBUG off the secure choices are the defaults (`check --deploy` is clean); each can be
+# turned off, e.g. for plain HTTP on localhost. Behind a TLS-terminating proxy, name the header it
+# sets (SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO) or every request looks like plain HTTP and
+# the redirect loops. /healthz answers over HTTP so load balancers can probe it.
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SESSION_COOKIE_SECURE = not DEBUG and env.bool("SECURE_COOKIES", default=True)
+SECURE_SSL_REDIRECT = _strict_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS: int = _env_or_fail(env.int, "SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _strict_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Preloading is a promise to browsers that is slow to take back, so it is asked for, never assumed;
+# Django's reminder about it (security.W021) is silenced for that reason.
+SECURE_HSTS_PRELOAD = _strict_bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SESSION_COOKIE_SECURE = _strict_bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+
+def _proxy_ssl_header() -> tuple[str, str] | None:
+    """SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO (or X-Forwarded-Proto) -> (META key, "https")."""
+    name = env.str("SECURE_PROXY_SSL_HEADER", default="").strip()
+    if not name:
+        return None
+    key = name.upper().replace("-", "_")
+    if not key.startswith("HTTP_"):
+        key = f"HTTP_{key}"
+    if not key[5:] or not all(char.isalnum() or char == "_" for char in key):
+        raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER is not valid: {name!r} is not a header name.")
+    return key, "https"
+
+
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
 
 LOGGING = {
     "version": 1,

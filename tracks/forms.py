@@ -9,12 +9,11 @@ from typing import Any, cast
 from django import forms
 
 from tracks.engine import transpose_key
+from tracks.rules import COMMENT_MAX, GAIN_MAX_DB, GAIN_MIN_DB, SEARCH_MAX, TEXT_MAX, TITLE_MAX
 
 TRANSPOSE_RANGE = range(-12, 13)
 TEMPO_RATIO_MIN = 0.5
 TEMPO_RATIO_MAX = 1.5
-GAIN_MIN_DB = -30.0
-GAIN_MAX_DB = 12.0
 COUNT_IN_MAX = 4
 STATUS_FILTERS = (("all", "All"), ("open", "Open"), ("resolved", "Resolved"))
 
@@ -23,7 +22,7 @@ class TrackSearchForm(forms.Form):
     q = forms.CharField(
         label="Search",
         required=False,
-        max_length=100,
+        max_length=SEARCH_MAX,
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Title, producer or words"}),
     )
     genre = forms.ChoiceField(label="Genre", required=False)
@@ -44,13 +43,13 @@ class MidiFileField(forms.FileField):
 
 
 class TrackUploadForm(forms.Form):
-    title = forms.CharField(label="Title", max_length=200)
+    title = forms.CharField(label="Title", max_length=TITLE_MAX)
     genre = forms.ChoiceField(label="Genre")
     midi = MidiFileField()
     description = forms.CharField(
         label="Description",
         required=False,
-        max_length=4000,
+        max_length=TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="What the song is, the style, anything a singer should know.",
     )
@@ -71,7 +70,7 @@ class RevisionUploadForm(forms.Form):
     notes = forms.CharField(
         label="What changed",
         required=False,
-        max_length=4000,
+        max_length=TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Shown with the revision, e.g. “Bridge shortened, bass an octave lower”.",
     )
@@ -274,7 +273,7 @@ def _plain_number(value: float) -> float | int:
 class CommentForm(forms.Form):
     body = forms.CharField(
         label="Comment",
-        max_length=5000,
+        max_length=COMMENT_MAX,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What should change, and where?"}),
     )
     parent = forms.IntegerField(required=False, widget=forms.HiddenInput)

@@ -14,14 +14,16 @@ from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from tracks.rules import COMMENT_MAX, TEXT_MAX, TITLE_MAX
+
 
 class Track(models.Model):
     producer = models.ForeignKey(
         django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tracks"
     )
-    title = models.CharField(max_length=200)
+    title = models.CharField(max_length=TITLE_MAX)
     genre = models.ForeignKey("performers.Genre", on_delete=models.PROTECT, related_name="tracks")
-    description = models.TextField(blank=True, max_length=4000)
+    description = models.TextField(blank=True, max_length=TEXT_MAX)
     is_public = models.BooleanField(default=True)
     current_revision = models.ForeignKey(
         "tracks.Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -53,7 +55,7 @@ class Revision(models.Model):
     midi = models.FileField(upload_to=revision_upload_to, max_length=255)
     original_filename = models.CharField(max_length=255, blank=True)
     midi_sha256 = models.CharField(max_length=64)
-    notes = models.TextField(blank=True, max_length=4000)
+    notes = models.TextField(blank=True, max_length=TEXT_MAX)
     analysis = models.JSONField(default=dict)
     created_by = models.ForeignKey(
         django_settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="revisions"
@@ -114,6 +116,9 @@ class Render(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the worker rendering it"
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     last_accessed_at = models.DateTimeField(default=timezone.now)
 
@@ -168,7 +173,7 @@ class Comment(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
     )
-    body = models.TextField(max_length=5000)
+    body = models.TextField(max_length=COMMENT_MAX)
     revision = models.ForeignKey(
         Revision, null=True, blank=True, on_delete=models.SET_NULL, related_name="comments"
     )

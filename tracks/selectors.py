@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 
+from backtrack.text import clock
 from performers.models import User
 from tracks.engine import Timeline, note_name, suggest_keys, transpose_key
 from tracks.models import Comment, Notification, Render, RenderStatus, Revision, Track
@@ -162,6 +163,19 @@ def comment_get(*, user: AnyUser, comment_id: int) -> Comment:
     return comment
 
 
+def comment_of_track(*, track_id: int, object_id: int) -> Comment | None:
+    """A comment of the given track (already checked visible), or None."""
+    return Comment.objects.filter(pk=object_id, track_id=track_id).first()
+
+
+def revision_of_track(*, track_id: int, object_id: int) -> Revision | None:
+    return Revision.objects.filter(pk=object_id, track_id=track_id).first()
+
+
+def render_of_track(*, track_id: int, object_id: int) -> Render | None:
+    return Render.objects.select_related("revision").filter(pk=object_id, revision__track_id=track_id).first()
+
+
 def _timeline_for(revision: Revision, cache: dict[int, Any] | None) -> Any:
     if cache is not None and revision.pk in cache:
         return cache[revision.pk]
@@ -265,3 +279,58 @@ def render_download_filename(*, render: Render) -> str:
         details.append(f"{round(bpm):d} bpm")
     suffix = f" ({', '.join(details)})" if details else ""
     return f"{title[:120]}{suffix}.mp3"
+
+
+def revision_changes(*, old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, str]]:
+    """What changed between two analyses, in the words a singer would use."""
+    changes: list[dict[str, str]] = []
+    for label, field in (("Key", "key"), ("Time signature", "time_signature")):
+        if old.get(field) != new.get(field):
+            changes.append(
+                {"kind": "changed", "text": f"{label}: {old.get(field) or '—'} → {new.get(field) or '—'}"}
+            )
+    old_bpm, new_bpm = old.get("tempo_bpm"), new.get("tempo_bpm")
+    if old_bpm and new_bpm and abs(float(old_bpm) - float(new_bpm)) >= 0.05:
+        changes.append({"kind": "changed", "text": f"Tempo: {float(old_bpm):g} → {float(new_bpm):g} BPM"})
+    old_len, new_len = float(old.get("duration_s") or 0), float(new.get("duration_s") or 0)
+    if abs(old_len - new_len) >= 0.5:
+        changes.append(
+            {
+                "kind": "changed",
+                "text": f"Length: {clock(old_len)} → {clock(new_len)} ({new_len - old_len:+.0f} s)",
+            }
+        )
+    old_parts = {_part_key(p): p for p in old.get("parts") or []}
+    new_parts = {_part_key(p): p for p in new.get("parts") or []}
+    for key, part in new_parts.items():
+        if key not in old_parts:
+            changes.append({"kind": "added", "text": f"Part added: {_part_title(part)}"})
+            continue
+        before = old_parts[key]
+        diffs = []
+        if before.get("instrument") != part.get("instrument"):
+            diffs.append(f"instrument {before.get('instrument')} → {part.get('instrument')}")
+        if before.get("role") != part.get("role"):
+            diffs.append(f"role {before.get('role')} → {part.get('role')}")
+        if (before.get("low"), before.get("high")) != (part.get("low"), part.get("high")):
+            diffs.append(
+                f"range {before.get('low')} to {before.get('high')} → {part.get('low')} to {part.get('high')}"
+            )
+        if before.get("notes") != part.get("notes"):
+            diffs.append(f"{before.get('notes')} → {part.get('notes')} notes")
+        if diffs:
+            changes.append({"kind": "changed", "text": f"{_part_title(part)}: " + "; ".join(diffs)})
+    for key, part in old_parts.items():
+        if key not in new_parts:
+            changes.append({"kind": "removed", "text": f"Part removed: {_part_title(part)}"})
+    if old.get("melody_part") is not None and new.get("melody_part") is None:
+        changes.append({"kind": "removed", "text": "No melody part any more"})
+    return changes
+
+
+def _part_key(part: dict[str, Any]) -> str:
+    return str(part.get("name") or f"#{part.get('index')} {part.get('instrument')}")
+
+
+def _part_title(part: dict[str, Any]) -> str:
+    return str(part.get("name") or part.get("instrument") or f"Part {int(part.get('index', 0)) + 1}")

@@ -6,7 +6,6 @@ Views validate with forms, call services and selectors, and render; htmx request
 
 from __future__ import annotations
 
-import re
 from typing import Any, cast
 
 from django.contrib import messages
@@ -14,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -22,10 +21,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
+from backtrack import http_ranges
+from backtrack.errors import LimitReached
+from backtrack.text import clock, excerpt, parse_id
+from backtrack.throttling import user_write_check
 from performers.forms import add_service_errors
 from performers.models import User
 from performers.selectors import chosen_key_get, genre_list, profile_get
-from tracks import selectors
+from tracks import rules, selectors
 from tracks.forms import (
     STATUS_FILTERS,
     CommentForm,
@@ -38,7 +41,6 @@ from tracks.forms import (
 )
 from tracks.models import Comment, Render, RenderStatus, Revision, Track
 from tracks.services import (
-    RenderLimitReached,
     RenderQueueUnavailable,
     comment_post,
     comment_resolve,
@@ -46,13 +48,14 @@ from tracks.services import (
     render_mark_accessed,
     render_request,
     revision_create,
+    track_change_check,
     track_create,
+    track_create_check,
 )
 
 RECENT_RENDERS = 8
 HOME_PAGE_SIZE = 24
 NOTIFICATIONS_PAGE_SIZE = 30
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -104,15 +107,11 @@ def home(request: HttpRequest) -> HttpResponse:
 # --- the track page --------------------------------------------------------------------------------
 
 
-def _is_number(value: str) -> bool:
-    """ASCII digits only: ``str.isdigit`` also accepts "²", which ``int`` refuses."""
-    return value.isascii() and value.isdigit()
-
-
 def _viewed_revision(track: Track, number: str | None) -> Revision | None:
     """The revision the page is about: number ``N`` from ``?revision=N``, or the current one."""
-    if number and _is_number(str(number)):
-        revision = selectors.revision_list(track=track).filter(number=int(number)).first()
+    revision_number = parse_id(number) if number else None
+    if revision_number is not None:
+        revision = selectors.revision_list(track=track).filter(number=revision_number).first()
         if revision is None:
             raise Http404("no such revision")
         return revision
@@ -139,9 +138,9 @@ def _suggestions(track: Track, revision: Revision, user: Any) -> tuple[dict[str,
 
 def _selected_render(request: HttpRequest, track: Track) -> Render | None:
     """The render in the player: ``?render=ID`` (of this track) or the user's latest of this track."""
-    render_id = request.GET.get("render")
-    if render_id and _is_number(render_id):
-        chosen = selectors.render_get(user=request.user, render_id=int(render_id))
+    render_id = parse_id(request.GET.get("render"))
+    if render_id is not None:
+        chosen = selectors.render_get(user=request.user, render_id=render_id)
         if chosen.revision.track_id != track.pk:
             raise Http404("no such render")
         return chosen
@@ -214,11 +213,11 @@ def _thread_context(
     def entry(comment: Comment) -> dict[str, Any]:
         position = selectors.comment_position(comment=comment, render=view_render, timelines=timelines)
         if position.get("seconds") is not None:
-            position["clock"] = _clock(position["seconds"], floor=True)
+            position["clock"] = clock(position["seconds"], floor=True)
         return {
             "comment": comment,
             "position": position,
-            "can_resolve": user.is_authenticated and user.pk in (comment.author_id, track.producer_id),
+            "can_resolve": rules.may_resolve_comment(user, comment),
             "reply_errors": (reply_errors or {}).get(comment.pk, []),
         }
 
@@ -252,67 +251,6 @@ def _thread_context(
 
 def _status_param(value: str | None) -> str:
     return value if value in dict(STATUS_FILTERS) else "all"
-
-
-def _revision_changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, str]]:
-    """What changed between two analyses, in the words a singer would use."""
-    changes: list[dict[str, str]] = []
-    for label, field in (("Key", "key"), ("Time signature", "time_signature")):
-        if old.get(field) != new.get(field):
-            changes.append(
-                {"kind": "changed", "text": f"{label}: {old.get(field) or '—'} → {new.get(field) or '—'}"}
-            )
-    old_bpm, new_bpm = old.get("tempo_bpm"), new.get("tempo_bpm")
-    if old_bpm and new_bpm and abs(float(old_bpm) - float(new_bpm)) >= 0.05:
-        changes.append({"kind": "changed", "text": f"Tempo: {float(old_bpm):g} → {float(new_bpm):g} BPM"})
-    old_len, new_len = float(old.get("duration_s") or 0), float(new.get("duration_s") or 0)
-    if abs(old_len - new_len) >= 0.5:
-        changes.append(
-            {
-                "kind": "changed",
-                "text": f"Length: {_clock(old_len)} → {_clock(new_len)} ({new_len - old_len:+.0f} s)",
-            }
-        )
-    old_parts = {_part_key(p): p for p in old.get("parts") or []}
-    new_parts = {_part_key(p): p for p in new.get("parts") or []}
-    for key, part in new_parts.items():
-        if key not in old_parts:
-            changes.append({"kind": "added", "text": f"Part added: {_part_title(part)}"})
-            continue
-        before = old_parts[key]
-        diffs = []
-        if before.get("instrument") != part.get("instrument"):
-            diffs.append(f"instrument {before.get('instrument')} → {part.get('instrument')}")
-        if before.get("role") != part.get("role"):
-            diffs.append(f"role {before.get('role')} → {part.get('role')}")
-        if (before.get("low"), before.get("high")) != (part.get("low"), part.get("high")):
-            diffs.append(
-                f"range {before.get('low')} to {before.get('high')} → {part.get('low')} to {part.get('high')}"
-            )
-        if before.get("notes") != part.get("notes"):
-            diffs.append(f"{before.get('notes')} → {part.get('notes')} notes")
-        if diffs:
-            changes.append({"kind": "changed", "text": f"{_part_title(part)}: " + "; ".join(diffs)})
-    for key, part in old_parts.items():
-        if key not in new_parts:
-            changes.append({"kind": "removed", "text": f"Part removed: {_part_title(part)}"})
-    if old.get("melody_part") is not None and new.get("melody_part") is None:
-        changes.append({"kind": "removed", "text": "No melody part any more"})
-    return changes
-
-
-def _part_key(part: dict[str, Any]) -> str:
-    return str(part.get("name") or f"#{part.get('index')} {part.get('instrument')}")
-
-
-def _part_title(part: dict[str, Any]) -> str:
-    return str(part.get("name") or part.get("instrument") or f"Part {int(part.get('index', 0)) + 1}")
-
-
-def _clock(seconds: float, *, floor: bool = False) -> str:
-    """1:23 style; ``floor`` matches what an audio player shows for the same moment."""
-    whole = int(seconds) if floor else round(seconds)
-    return f"{whole // 60}:{whole % 60:02d}"
 
 
 def _track_page_context(
@@ -351,7 +289,7 @@ def _track_page_context(
 
     revisions = list(selectors.revision_list(track=track))
     previous = next((r for r in revisions if revision is not None and r.number == revision.number - 1), None)
-    changes = _revision_changes(previous.analysis, analysis) if previous is not None else []
+    changes = selectors.revision_changes(old=previous.analysis, new=analysis) if previous is not None else []
     view_render = selected if selected is not None and selected.status == RenderStatus.DONE else None
     status = _status_param(request.GET.get("status"))
     names = part_labels(list(analysis.get("parts") or []))
@@ -360,7 +298,7 @@ def _track_page_context(
         "track": track,
         "revision": revision,
         "analysis": analysis,
-        "duration_label": _clock(float(analysis.get("duration_s") or 0)),
+        "duration_label": clock(float(analysis.get("duration_s") or 0)),
         "parts": [{**part, "label": names[int(part["index"])]} for part in analysis.get("parts") or []],
         "is_current_revision": revision is not None and revision.pk == track.current_revision_id,
         "revisions": revisions,
@@ -371,7 +309,7 @@ def _track_page_context(
         "fitting_suggestions": [s for s in (suggestions or {}).get("suggestions", []) if s.get("fits")][:6],
         "suggestions_problem": suggestions_problem,
         "render_form": render_form,
-        "is_producer_of_track": request.user.is_authenticated and request.user.pk == track.producer_id,
+        "is_producer_of_track": rules.may_change_track(request.user, track),
         "panel": _panel_context(track, selected),
         **_render_list_context(request, track, selected),
         **_thread_context(
@@ -408,14 +346,19 @@ def render_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     )
     render_obj: Render | None = None
     notice = ""
+    status = 400
     if form.is_valid():
         try:
+            user_write_check(scope="renders", user=request.user, what="render requests")
             render_obj, _created = render_request(
                 user=_signed_in(request), revision=revision, settings=form.settings()
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
-        except (RenderLimitReached, PermissionDenied) as exc:
+        except LimitReached as exc:  # the request budget (shared with the API) or the active renders
+            form.add_error(None, str(exc))
+            status = 429
+        except PermissionDenied as exc:
             form.add_error(None, str(exc))
         except RenderQueueUnavailable as exc:
             render_obj = selectors.render_get(user=request.user, render_id=exc.render_id)
@@ -430,7 +373,7 @@ def render_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             )
             return reswap(retarget(response, "#render-form"), "outerHTML")
         context = _track_page_context(request, track, render_form=form)
-        return render(request, "tracks/track_detail.html", context, status=400)
+        return render(request, "tracks/track_detail.html", context, status=status)
 
     if request.htmx:
         context = {"panel": _panel_context(track, render_obj, notice=notice, oob_list=True)}
@@ -461,36 +404,15 @@ def render_audio(request: HttpRequest, pk: int) -> HttpResponseBase:
     render_obj = selectors.render_get(user=request.user, render_id=pk)
     if render_obj.status != RenderStatus.DONE or not render_obj.audio:
         raise Http404("this render has no audio yet")
+    range_header = request.headers.get("Range")
     try:
-        handle = render_obj.audio.open("rb")
-        size = render_obj.audio.size
-    except (FileNotFoundError, OSError) as exc:
+        response = http_ranges.stored_file_response(
+            render_obj.audio, range_header=range_header, content_type="audio/mpeg"
+        )
+    except OSError as exc:
         raise Http404("the audio of this render is gone; render it again") from exc
-    response: HttpResponseBase
-    match = _RANGE_RE.match(request.headers.get("Range", "").strip())
-    if not match or match[1] in ("", "0"):
+    if http_ranges.range_starts_the_file(range_header):
         render_mark_accessed(render=render_obj)  # once per playback start, not per byte range
-    if match and (match[1] or match[2]):
-        if match[1]:
-            start = int(match[1])
-            end = min(int(match[2]), size - 1) if match[2] else size - 1
-        else:
-            start, end = max(0, size - int(match[2])), size - 1
-        if start > end or start >= size:
-            handle.close()
-            response = HttpResponse(status=416)
-            response["Content-Range"] = f"bytes */{size}"
-            return response
-        handle.seek(start)
-        data = handle.read(end - start + 1)
-        handle.close()
-        response = HttpResponse(data, status=206, content_type="audio/mpeg")
-        response["Content-Range"] = f"bytes {start}-{end}/{size}"
-    else:
-        response = FileResponse(handle, content_type="audio/mpeg")
-        response["Content-Length"] = str(size)
-    response["Accept-Ranges"] = "bytes"
-    response["Cache-Control"] = "private, max-age=3600"
     return response
 
 
@@ -532,6 +454,7 @@ def comment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     status = _status_param(request.POST.get("status"))
     view_render = _optional_render(request, request.POST.get("render_id"))
     comment: Comment | None = None
+    refused = False
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -556,6 +479,9 @@ def comment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
+        except LimitReached as exc:  # comments a minute / an hour, counted by the service
+            form.add_error(None, str(exc))
+            refused = True
         except Http404:
             form.add_error(None, "That comment, revision or render is not part of this track any more.")
 
@@ -587,7 +513,7 @@ def comment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         )
         return render(request, "tracks/_thread.html", context)
     context = _track_page_context(request, track, comment_form=form, reply_errors=reply_errors)
-    return render(request, "tracks/track_detail.html", context, status=400)
+    return render(request, "tracks/track_detail.html", context, status=429 if refused else 400)
 
 
 @login_required
@@ -625,9 +551,8 @@ def comment_resolve_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 def _require_producer(user: Any) -> User:
-    if not user.is_producer:
-        raise PermissionDenied("only producers upload tracks")
-    return user
+    track_create_check(user=user)
+    return cast(User, user)
 
 
 @login_required
@@ -635,9 +560,11 @@ def _require_producer(user: Any) -> User:
 def track_upload(request: HttpRequest) -> HttpResponse:
     producer = _require_producer(request.user)
     form = TrackUploadForm(request.POST or None, request.FILES or None, genre_choices=_genre_choices())
+    refused = False
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
+            user_write_check(scope="uploads", user=producer, what="uploads")
             track = track_create(
                 producer=producer,
                 title=data["title"],
@@ -648,10 +575,13 @@ def track_upload(request: HttpRequest) -> HttpResponse:
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
+        except LimitReached as exc:  # one upload budget per user, shared with the API
+            form.add_error(None, str(exc))
+            refused = True
         else:
             messages.success(request, f"“{track.title}” is up. Here is how it was read.")
             return redirect("tracks:detail", pk=track.pk)
-    status = 400 if form.errors else 200
+    status = 429 if refused else 400 if form.errors else 200
     return render(request, "tracks/track_upload.html", {"form": form}, status=status)
 
 
@@ -661,11 +591,7 @@ def _open_comment_choices(request: HttpRequest, track: Track) -> list[tuple[int,
     for comment in comments:
         if comment.is_deleted:
             continue
-        author = (
-            comment.author.profile.name if hasattr(comment.author, "profile") else comment.author.username
-        )
-        body = comment.body if len(comment.body) <= 90 else comment.body[:87] + "…"
-        choices.append((comment.pk, f"{author}: {body}"))
+        choices.append((comment.pk, f"{comment.author.display_name}: {excerpt(comment.body, 90)}"))
     return choices
 
 
@@ -673,31 +599,33 @@ def _open_comment_choices(request: HttpRequest, track: Track) -> list[tuple[int,
 @require_http_methods(["GET", "POST"])
 def revision_upload(request: HttpRequest, pk: int) -> HttpResponse:
     track = selectors.track_get(user=request.user, track_id=pk)
-    if request.user.pk != track.producer_id:
-        raise PermissionDenied("only the track's producer uploads revisions")
+    track_change_check(user=_signed_in(request), track=track, action="uploads revisions")
     open_comments = _open_comment_choices(request, track)
     form = RevisionUploadForm(request.POST or None, request.FILES or None, open_comments=open_comments)
+    refused = False
     if request.method == "POST" and form.is_valid():
         try:
+            user_write_check(scope="uploads", user=request.user, what="uploads")
             revision = revision_create(
                 track=track,
-                user=request.user,
+                user=_signed_in(request),
                 midi=form.cleaned_data["midi"],
                 notes=form.cleaned_data["notes"],
+                resolves=[int(comment_id) for comment_id in form.cleaned_data["resolves"]],
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
+        except LimitReached as exc:  # one upload budget per user, shared with the API
+            form.add_error(None, str(exc))
+            refused = True
         else:
-            answered = 0
-            for comment_id in form.cleaned_data["resolves"]:
-                comment = selectors.comment_get(user=request.user, comment_id=comment_id)
-                comment_resolve(user=request.user, comment=comment, resolved=True, revision=revision)
-                answered += 1
+            answered = revision.resolved_comments.count()
             note = f" It answers {answered} comment{'s' if answered != 1 else ''}." if answered else ""
             messages.success(request, f"Revision {revision.number} is up.{note}")
             return redirect("tracks:detail", pk=track.pk)
     context = {"form": form, "track": track, "current": track.current_revision}
-    return render(request, "tracks/revision_upload.html", context, status=400 if form.errors else 200)
+    status = 429 if refused else 400 if form.errors else 200
+    return render(request, "tracks/revision_upload.html", context, status=status)
 
 
 @login_required

@@ -19,7 +19,7 @@ from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from performers.services import profile_update, user_register
-from tracks.engine import compose_song
+from tracks.demo import compose_song
 from tracks.management.commands.seed_demo import DEMO_PASSWORD
 from tracks.models import Comment, Render, RenderStatus, Track
 from tracks.services import track_create

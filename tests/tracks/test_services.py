@@ -22,8 +22,8 @@ from tests.factories import (
     TrackFactory,
 )
 from tracks import services
-from tracks.services import render_execution
 from tracks.models import Comment, Notification, Render, RenderStatus, Revision, Track
+from tracks.services import render_execution
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from tracks import selectors
+from tracks import rules, selectors
 from tracks.models import Comment, Notification, Render, RenderStatus, Revision, Track
 
 # --- tracks and revisions ----------------------------------------------------------------------
@@ -17,11 +17,7 @@ from tracks.models import Comment, Notification, Render, RenderStatus, Revision,
 class UserBriefSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
     username = serializers.CharField()
-    display_name = serializers.SerializerMethodField()
-
-    def get_display_name(self, user: Any) -> str:
-        profile = getattr(user, "profile", None)
-        return (profile.display_name if profile is not None else "") or user.username
+    display_name = serializers.CharField()
 
 
 class RevisionOutputSerializer(serializers.ModelSerializer):
@@ -93,23 +89,25 @@ class TrackListFilterSerializer(serializers.Serializer):
 
 
 class TrackCreateInputSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200)
+    title = serializers.CharField(max_length=rules.TITLE_MAX)
     genre = serializers.SlugField(help_text="genre slug, see /api/genres/")
     midi = serializers.FileField(help_text="Standard MIDI File, at most MIDI_MAX_BYTES")
-    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=rules.TEXT_MAX
+    )
     is_public = serializers.BooleanField(required=False, default=True)
 
 
 class TrackUpdateInputSerializer(serializers.Serializer):
-    title = serializers.CharField(required=False, max_length=200)
+    title = serializers.CharField(required=False, max_length=rules.TITLE_MAX)
     genre = serializers.SlugField(required=False)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=rules.TEXT_MAX)
     is_public = serializers.BooleanField(required=False)
 
 
 class RevisionCreateInputSerializer(serializers.Serializer):
     midi = serializers.FileField()
-    notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
+    notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=rules.TEXT_MAX)
 
 
 class KeySuggestionSerializer(serializers.Serializer):
@@ -349,7 +347,7 @@ class CommentPageSerializer(serializers.Serializer):
 
 
 class CommentCreateInputSerializer(serializers.Serializer):
-    body = serializers.CharField(max_length=5000)
+    body = serializers.CharField(max_length=rules.COMMENT_MAX)
     # DRF's metaclass moves declared fields off the class, so "parent" does not shadow Field.parent.
     parent = serializers.IntegerField(required=False, allow_null=True)  # type: ignore[assignment]
     revision = serializers.IntegerField(required=False, allow_null=True, help_text="revision id")
@@ -358,7 +356,7 @@ class CommentCreateInputSerializer(serializers.Serializer):
 
 
 class CommentUpdateInputSerializer(serializers.Serializer):
-    body = serializers.CharField(max_length=5000)
+    body = serializers.CharField(max_length=rules.COMMENT_MAX)
 
 
 class CommentResolveInputSerializer(serializers.Serializer):

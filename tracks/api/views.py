@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import FileResponse, Http404
+from django.http import Http404
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -15,13 +16,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backtrack import http_ranges
 from backtrack.api.pagination import PageNumberPagination100
 from backtrack.api.parsers import JSONParser
 from backtrack.api.throttles import RenderRequestThrottle, UploadThrottle
 from backtrack.api.users import request_user
 from backtrack.text import parse_id
 from performers import selectors as performer_selectors
-from performers.models import Profile, User
+from performers.models import User
 from performers.services import chosen_key_remember
 from tracks import selectors, services
 from tracks.api.serializers import (
@@ -52,7 +54,7 @@ from tracks.api.serializers import (
     TrackPageSerializer,
     TrackUpdateInputSerializer,
 )
-from tracks.models import Comment, Render, RenderStatus, Revision
+from tracks.models import Render, RenderStatus
 
 ERROR = OpenApiResponse(
     response={"type": "object", "properties": {"detail": {"type": "string"}}}, description="reason"
@@ -157,15 +159,16 @@ class RevisionListCreateApi(APIView):
 
 
 def _vocal_range_for(request: Request) -> tuple[int | None, int | None]:
+    """The range to fit: ``?performer=ID``'s when the caller may see it (else 404), or the caller's."""
     performer_param = request.query_params.get("performer")
     if performer_param:
         performer_id = parse_id(performer_param)
         if performer_id is None:
             raise ValidationError({"performer": ["performer must be a user id"]})
-        profile = Profile.objects.filter(user__pk=performer_id).first()
-        if profile is None:
-            raise Http404("no such performer")
-        return profile.vocal_low, profile.vocal_high
+        vocal_range = performer_selectors.vocal_range_get(viewer=request.user, performer_id=performer_id)
+        if vocal_range is None:
+            raise Http404(performer_selectors.VOCAL_RANGE_HIDDEN)
+        return vocal_range
     if isinstance(request.user, User):
         profile = performer_selectors.profile_get(user=request_user(request))
         return profile.vocal_low, profile.vocal_high
@@ -177,7 +180,14 @@ class KeySuggestionsApi(APIView):
 
     @extend_schema(
         operation_id="tracks_key_suggestions",
-        parameters=[OpenApiParameter("performer", int, description="user id; default: you")],
+        parameters=[
+            OpenApiParameter(
+                "performer",
+                int,
+                description="user id; default: you. Only a performer who shares their vocal range "
+                "(or you); anyone else answers 404 like an unknown id.",
+            )
+        ],
         responses={200: KeySuggestionsOutputSerializer, 400: ERROR, 404: ERROR},
     )
     def get(self, request: Request, pk: int) -> Response:
@@ -272,29 +282,38 @@ class RenderDownloadApi(APIView):
 
     @extend_schema(
         operation_id="renders_download",
+        parameters=[
+            OpenApiParameter(
+                "Range",
+                str,
+                location=OpenApiParameter.HEADER,
+                description="one byte range, e.g. bytes=1000- (resuming a download)",
+            )
+        ],
         responses={
             (200, "audio/mpeg"): OpenApiResponse(response=OpenApiTypes.BINARY, description="the MP3"),
+            (206, "audio/mpeg"): OpenApiResponse(response=OpenApiTypes.BINARY, description="the range"),
             404: ERROR,
             409: ERROR,
+            416: OpenApiResponse(description="the range is outside the file (Content-Range: bytes */size)"),
         },
     )
-    def get(self, request: Request, pk: int) -> FileResponse:
+    def get(self, request: Request, pk: int) -> HttpResponseBase:
         render = selectors.render_get(user=request.user, render_id=pk)
         if render.status != RenderStatus.DONE or not render.audio:
             raise RenderNotReady(f"the render is not ready (status: {render.status})")
         try:
-            handle = render.audio.open("rb")
-        except FileNotFoundError as exc:
+            response = http_ranges.stored_file_response(
+                render.audio,
+                range_header=request.headers.get("Range"),
+                content_type="audio/mpeg",
+                filename=selectors.render_download_filename(render=render),
+                as_attachment=True,
+            )
+        except OSError as exc:
             raise Http404("the audio of this render is gone; request it again") from exc
         services.render_mark_accessed(render=render)
-        response = FileResponse(
-            handle,
-            as_attachment=True,
-            filename=selectors.render_download_filename(render=render),
-            content_type="audio/mpeg",
-        )
         response["X-Content-Type-Options"] = "nosniff"
-        response["Cache-Control"] = "private, max-age=3600"
         return response
 
 
@@ -334,22 +353,16 @@ def _resolve_in_track(request: Request, track_id: int, data: dict[str, Any]) -> 
     """Turn ids from the request into objects of this track; unknown ids are field errors."""
     resolved: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
-    if data.get("parent") is not None:
-        resolved["parent"] = Comment.objects.filter(pk=data["parent"], track_id=track_id).first()
-        if resolved["parent"] is None:
-            errors["parent"] = ["no such comment on this track"]
-    if data.get("revision") is not None:
-        resolved["revision"] = Revision.objects.filter(pk=data["revision"], track_id=track_id).first()
-        if resolved["revision"] is None:
-            errors["revision"] = ["no such revision of this track"]
-    if data.get("render") is not None:
-        resolved["render"] = (
-            Render.objects.select_related("revision")
-            .filter(pk=data["render"], revision__track_id=track_id)
-            .first()
-        )
-        if resolved["render"] is None:
-            errors["render"] = ["no such render of this track"]
+    lookups = (
+        ("parent", selectors.comment_of_track, "no such comment on this track"),
+        ("revision", selectors.revision_of_track, "no such revision of this track"),
+        ("render", selectors.render_of_track, "no such render of this track"),
+    )
+    for field, lookup, missing in lookups:
+        if data.get(field) is not None:
+            resolved[field] = lookup(track_id=track_id, object_id=data[field])
+            if resolved[field] is None:
+                errors[field] = [missing]
     if errors:
         raise ValidationError(errors)
     return resolved

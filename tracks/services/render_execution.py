@@ -6,9 +6,12 @@ earlier variant skips synthesis; ``render_stems_prepare`` builds them in the bac
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.utils import timezone
 
 from tracks.engine import EngineError, VariantSettings, load_arrangement, prepare_stems, render_variant
+from tracks.engine_config import engine_config
 from tracks.models import NotificationKind, Render, RenderStatus
 from tracks.services.errors import StemsDeferred, TransientRenderError
 from tracks.services.notifications import render_requesters_notify
@@ -49,6 +53,86 @@ def _progress_writer(render_id: int) -> Callable[[float], None]:
     return write
 
 
+class RenderHeartbeat(threading.Thread):
+    """Writes ``Render.heartbeat_at`` every RENDER_HEARTBEAT_S while a render runs.
+
+    The sweeper re-queues a rendering render whose heartbeat is older than RENDER_HEARTBEAT_TIMEOUT_S
+    (its worker died). The heartbeat is independent of progress (a long synthesis step or an upload
+    reports none), only touches the row while this claim owns it (status rendering, same task id),
+    and never fails the render: a database error is logged and the next beat tries again.
+    """
+
+    def __init__(self, *, render_id: int, task_id: str, interval_s: float) -> None:
+        super().__init__(name=f"render-{render_id}-heartbeat", daemon=True)
+        self.render_id = render_id
+        self.task_id = task_id
+        self.interval_s = interval_s
+        self.beats = 0
+        self._stopped = threading.Event()
+
+    def beat(self) -> None:
+        Render.objects.filter(pk=self.render_id, status=RenderStatus.RENDERING, task_id=self.task_id).update(
+            heartbeat_at=timezone.now()
+        )
+        self.beats += 1
+
+    def run(self) -> None:
+        try:
+            while not self._stopped.wait(self.interval_s):
+                try:
+                    self.beat()
+                except Exception:
+                    logger.warning(
+                        "could not record the heartbeat of render %s", self.render_id, exc_info=True
+                    )
+                    connection.close()  # reconnect at the next beat
+        finally:
+            connection.close()  # this thread's own connection
+
+    def stop(self) -> None:
+        """No beat after this returns, unless one is blocked in the database (its update is then a
+        no-op: the render is no longer rendering under this claim)."""
+        self._stopped.set()
+        self.join(timeout=1.0)
+
+
+@contextlib.contextmanager
+def render_heartbeat(*, render: Render) -> Iterator[RenderHeartbeat]:
+    """A heartbeat for the duration of the block (see RenderHeartbeat)."""
+    heartbeat = RenderHeartbeat(
+        render_id=render.pk,
+        task_id=render.task_id,
+        interval_s=float(django_settings.RENDER_HEARTBEAT_S),
+    )
+    try:
+        heartbeat.start()
+    except RuntimeError:  # no thread to be had: render anyway (the sweeper may re-queue it)
+        logger.warning("render %s runs without a heartbeat", render.pk, exc_info=True)
+        yield heartbeat
+        return
+    try:
+        yield heartbeat
+    finally:
+        heartbeat.stop()
+
+
+# An absolute path with at least two parts ("/usr/share/sounds/…", "/srv/cache/tmp/x.mp3").
+_SERVER_PATH = re.compile(r"(?<![\w.])/(?:[^\s/'\"()]+/)+[^\s'\"()]*")
+
+
+def engine_failure_reason(exc: EngineError, *, render_id: int) -> str:
+    """The engine's reason for the user (it is written for people), without this server's paths.
+
+    The engine names files and tools in some reasons (a missing SoundFont, an ffmpeg error); users
+    see "a server file" instead, the log keeps the whole message.
+    """
+    reason = " ".join(str(exc).split()) or "the render failed"
+    plain = _SERVER_PATH.sub("a server file", reason)
+    if plain != reason:
+        logger.warning("render %s failed: %s", render_id, reason)
+    return plain
+
+
 def render_storage_name(*, render: Render) -> str:
     """Named from what made it, so a re-run overwrites instead of duplicating."""
     return f"renders/{render.revision_id}/{render.settings_hash}.mp3"
@@ -78,13 +162,14 @@ def render_execute(*, render: Render) -> Render:
             variant,
             out_path=out_path,
             soundfont=django_settings.SOUNDFONT_PATH,
+            config=engine_config(),
             stem_dir=stem_dir,
             tags={"title": track.title, "artist": "Backtrack", "album": track.title},
             progress=_progress_writer(render.pk),
         )
         name, size = audio_store(name=render_storage_name(render=render), path=out_path)
     except EngineError as exc:
-        return render_fail(render_id=render.pk, reason=str(exc) or "the render failed")
+        return render_fail(render_id=render.pk, reason=engine_failure_reason(exc, render_id=render.pk))
     except (OperationalError, InterfaceError) as exc:
         logger.warning("render %s: the database was unavailable: %s", render.pk, exc)
         raise TransientRenderError("the database was unavailable") from exc
@@ -141,6 +226,7 @@ def render_stems_prepare(*, render_id: int) -> bool:
             arrangement,
             VariantSettings.from_dict(render.settings),
             soundfont=django_settings.SOUNDFONT_PATH,
+            config=engine_config(),
             stem_dir=stem_dir,
         )
     )

@@ -8,7 +8,7 @@ what the broker or a dead worker lost. Executing a claimed render is ``render_ex
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone
-from kombu.exceptions import OperationalError as KombuOperationalError
+from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
 from performers.models import User
@@ -67,14 +67,23 @@ def _check_active_limit(user: User) -> None:
         )
 
 
+# What publishing can raise while Redis is down or unwell: kombu wraps connection trouble in its
+# OperationalError; redis-py's own errors (LOADING, READONLY, MISCONF) and socket errors may pass
+# through. No result backend is configured, so nothing else talks to Redis on this path.
+BROKER_ERRORS: tuple[type[Exception], ...] = (KombuError, RedisError, OSError)
+
+
 def render_enqueue(*, render_id: int) -> None:
-    """Hand the render to Celery; on broker failure the row stays queued for the sweeper."""
+    """Hand the render to Celery; on broker failure the row stays queued for the sweeper.
+
+    One attempt, no retries (CELERY_BROKER_TRANSPORT_OPTIONS): while Redis is down the caller gets
+    RenderQueueUnavailable at once.
+    """
     from tracks.tasks import render_run
 
     try:
         result = render_run.apply_async(args=(render_id,), retry=False)
-    except (KombuOperationalError, RedisError, OSError) as exc:
-        # kombu wraps connection trouble in OperationalError; redis-py raises its own errors.
+    except BROKER_ERRORS as exc:
         logger.warning("could not enqueue render %s: %s", render_id, exc)
         raise RenderQueueUnavailable(render_id=render_id) from exc
     Render.objects.filter(pk=render_id, status=RenderStatus.QUEUED).update(
@@ -198,20 +207,20 @@ def render_claim(*, render_id: int, task_id: str) -> Render | None:
     worker died counts as a new attempt, and past RENDER_MAX_ATTEMPTS the render is failed.
     """
     max_attempts = int(django_settings.RENDER_MAX_ATTEMPTS)
-    running_window = timedelta(seconds=int(django_settings.CELERY_TASK_TIME_LIMIT) + 60)
     now = timezone.now()
     with transaction.atomic():
         render = _lock_render(render_id)
         if render is None or render.status in (RenderStatus.DONE, RenderStatus.FAILED):
             return None
+        last_sign_of_life = render.heartbeat_at or render.started_at
         if (
             render.status == RenderStatus.RENDERING
             and render.task_id
             and render.task_id != task_id
-            and render.started_at is not None
-            and render.started_at > now - running_window
+            and last_sign_of_life is not None
+            and last_sign_of_life > now - _heartbeat_timeout()
         ):
-            return None  # a duplicate message while another worker is on it
+            return None  # a duplicate message while another (live) worker is on it
         render.attempts += 1
         if render.attempts > max_attempts:
             _render_set_failed(render=render, reason=_interrupted_reason(render.attempts - 1))
@@ -219,9 +228,12 @@ def render_claim(*, render_id: int, task_id: str) -> Render | None:
         render.status = RenderStatus.RENDERING
         render.task_id = task_id
         render.started_at = now
+        render.heartbeat_at = now
         render.progress = 0.0
         render.error = ""
-        render.save(update_fields=["attempts", "status", "task_id", "started_at", "progress", "error"])
+        render.save(
+            update_fields=["attempts", "status", "task_id", "started_at", "heartbeat_at", "progress", "error"]
+        )
     return render
 
 
@@ -231,7 +243,7 @@ def render_stems_enqueue(*, render_id: int) -> None:
 
     try:
         render_stems_prepare.apply_async(args=(render_id,), retry=False)
-    except (KombuOperationalError, RedisError, OSError) as exc:
+    except BROKER_ERRORS as exc:
         logger.warning("could not enqueue stems for render %s: %s", render_id, exc)
 
 
@@ -265,30 +277,154 @@ def render_release(*, render_id: int) -> None:
         render.save(update_fields=["status", "attempts"])
 
 
-def render_requeue_stale(*, queued_grace: timedelta = timedelta(seconds=60)) -> int:
-    """The sweeper: re-enqueue renders whose task never reached (or was lost by) the broker.
+def _heartbeat_timeout() -> timedelta:
+    """A rendering render silent for this long lost its worker (RENDER_HEARTBEAT_TIMEOUT_S)."""
+    return timedelta(seconds=float(django_settings.RENDER_HEARTBEAT_TIMEOUT_S))
 
-    - queued and never enqueued (the broker was down at request time), after a grace period;
-    - queued with an enqueue older than the broker's visibility timeout (the message was lost);
-    - rendering past the hard time limit (the worker vanished and the message with it).
-    The task's attempt counter still bounds how often one render runs.
+
+# One sweep looks at most at this many renders per rule, and at most at this many broker messages.
+SWEEP_BATCH = 200
+BROKER_SCAN_MAX = 20_000
+BROKER_SCAN_CHUNK = 1_000
+
+
+def _broker_holds(task_ids: set[str]) -> set[str] | None:
+    """Of ``task_ids``, those whose message the broker still holds; None when it cannot tell.
+
+    With the Redis transport a message waits in the list named after its queue (one list per
+    priority step) until a worker takes it, then sits in the ``unacked`` hash until the worker
+    acknowledges it (after the task, for late-acked renders). The lists are read before the hash: a
+    message moves from the first to the second, so it is seen in one of them. A task id is a UUID,
+    so finding it in a message's raw JSON is enough. At most BROKER_SCAN_MAX messages are read; a
+    broker read only in part, or not at all, cannot tell.
+    """
+    from backtrack.celery import app
+    from tracks.tasks import render_run
+
+    if not task_ids:
+        return set()
+    queue = app.amqp.router.route({}, render_run.name)["queue"].name
+    missing = {task_id: task_id.encode() for task_id in task_ids}
+    budget = BROKER_SCAN_MAX
+    try:
+        with app.connection_for_read() as conn:
+            if conn.transport.driver_type != "redis":
+                return None
+            channel: Any = conn.default_channel
+            with channel.conn_or_acquire() as client:
+                for key in dict.fromkeys(channel._q_for_pri(queue, pri) for pri in channel.priority_steps):
+                    start = 0
+                    while missing:
+                        if budget <= 0:
+                            return None
+                        chunk = client.lrange(key, start, start + BROKER_SCAN_CHUNK - 1)
+                        _drop_found(missing, chunk)
+                        budget -= len(chunk)
+                        start += len(chunk)
+                        if len(chunk) < BROKER_SCAN_CHUNK:
+                            break
+                cursor = 0
+                while missing:
+                    if budget <= 0:
+                        return None
+                    cursor, entries = client.hscan(channel.unacked_key, cursor, count=BROKER_SCAN_CHUNK)
+                    _drop_found(missing, entries.values())
+                    budget -= max(len(entries), 1)
+                    if cursor == 0:
+                        break
+    except BROKER_ERRORS as exc:
+        logger.warning("could not read the broker's queue: %s", exc)
+        return None
+    return task_ids - set(missing)
+
+
+def _drop_found(missing: dict[str, bytes], messages: Any) -> None:
+    for raw in messages:
+        data = raw if isinstance(raw, bytes) else str(raw).encode()
+        for task_id in [task_id for task_id, needle in missing.items() if needle in data]:
+            del missing[task_id]
+
+
+def render_requeue_stale() -> int:
+    """The sweeper (beat runs it every RENDER_SWEEP_INTERVAL_S): re-enqueue renders that were lost.
+
+    - rendering, with no heartbeat for RENDER_HEARTBEAT_TIMEOUT_S: its worker died (a render writes
+      a heartbeat every RENDER_HEARTBEAT_S while it runs, whatever its progress);
+    - queued and never enqueued (the broker was down at request time), after RENDER_LOST_GRACE_S;
+    - queued, enqueued more than RENDER_LOST_GRACE_S ago, and its message is in neither the queue
+      nor the unacked hash (Redis restarted empty). When the broker cannot tell (not Redis, a
+      backlog past BROKER_SCAN_MAX, no task id), after the broker's visibility timeout instead.
+    At most SWEEP_BATCH renders per rule and sweep, oldest first. The attempt counter still bounds
+    how often one render runs, and a duplicate message of a render that is alive after all does not
+    run it twice (the claim skips it while the heartbeat is fresh).
     """
     now = timezone.now()
+    grace = timedelta(seconds=float(django_settings.RENDER_LOST_GRACE_S))
+    silent_since = now - _heartbeat_timeout()
     hard_limit = int(django_settings.CELERY_TASK_TIME_LIMIT)
-    visibility = int(
-        django_settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", hard_limit * 4)
+    visibility = timedelta(
+        seconds=int(django_settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", hard_limit * 4))
     )
-    stale = Render.objects.filter(
-        Q(status=RenderStatus.QUEUED, enqueued_at__isnull=True, created_at__lt=now - queued_grace)
-        | Q(status=RenderStatus.QUEUED, enqueued_at__lt=now - timedelta(seconds=visibility))
-        | Q(status=RenderStatus.RENDERING, started_at__lt=now - timedelta(seconds=hard_limit + 60))
-    ).order_by("created_at")
+    dead = Q(status=RenderStatus.RENDERING) & (
+        Q(heartbeat_at__lt=silent_since) | Q(heartbeat_at__isnull=True, started_at__lt=silent_since)
+    )
+    dead_ids = list(
+        Render.objects.filter(dead).order_by("started_at").values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    never_sent = list(
+        Render.objects.filter(
+            status=RenderStatus.QUEUED, enqueued_at__isnull=True, created_at__lt=now - grace
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    sent = list(
+        Render.objects.filter(status=RenderStatus.QUEUED, enqueued_at__lt=now - grace)
+        .order_by("enqueued_at")
+        .values_list("pk", "task_id", "enqueued_at")[:SWEEP_BATCH]
+    )
+    held = _broker_holds({task_id for _, task_id, _ in sent if task_id})
+
+    def is_lost(task_id: str, enqueued_at: datetime) -> bool:
+        if held is not None and task_id:
+            return task_id not in held
+        return enqueued_at < now - visibility  # the broker cannot tell: wait as long as Redis would
+
+    lost = [
+        (pk, task_id) for pk, task_id, enqueued_at in sent if enqueued_at and is_lost(task_id, enqueued_at)
+    ]
+
     requeued = 0
-    for render_id in list(stale.values_list("pk", flat=True)[:500]):
-        Render.objects.filter(pk=render_id, status=RenderStatus.RENDERING).update(status=RenderStatus.QUEUED)
-        try:
-            render_enqueue(render_id=render_id)
-        except RenderQueueUnavailable:
-            break  # the broker is still down; the next sweep tries again
+    for render_id in dead_ids:
+        # Only if it is still silent: a heartbeat or the end of the render since the query wins.
+        if not Render.objects.filter(dead, pk=render_id).update(status=RenderStatus.QUEUED):
+            continue
+        logger.warning("render %s: its worker is silent (no heartbeat); re-queued", render_id)
+        if not _requeue(render_id):
+            return requeued
+        requeued += 1
+    for render_id in never_sent:
+        if not Render.objects.filter(
+            pk=render_id, status=RenderStatus.QUEUED, enqueued_at__isnull=True
+        ).exists():
+            continue
+        if not _requeue(render_id):
+            return requeued
+        requeued += 1
+    for render_id, task_id in lost:
+        # Only if it still waits for the same message: a worker may have taken it since.
+        if not Render.objects.filter(pk=render_id, status=RenderStatus.QUEUED, task_id=task_id).exists():
+            continue
+        logger.warning("render %s: the broker lost its message %s; re-queued", render_id, task_id or "?")
+        if not _requeue(render_id):
+            return requeued
         requeued += 1
     return requeued
+
+
+def _requeue(render_id: int) -> bool:
+    try:
+        render_enqueue(render_id=render_id)
+    except RenderQueueUnavailable:
+        return False  # the broker is still down; the next sweep tries again
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -18,7 +19,8 @@ from backtrack.text import clean_line
 from performers.models import Genre, User
 from tracks import rules
 from tracks.engine import InvalidArrangement, load_arrangement
-from tracks.models import Revision, Track
+from tracks.models import Comment, Revision, Track
+from tracks.services.comments import comment_resolve
 from tracks.services.storage import storage_discard
 
 
@@ -171,10 +173,24 @@ def track_update(
     return track
 
 
-def revision_create(*, track: Track, user: User, midi: UploadedFile, notes: str = "") -> Revision:
-    """Revision N+1 of a track, by its producer only; earlier revisions and renders stay."""
+def revision_create(
+    *, track: Track, user: User, midi: UploadedFile, notes: str = "", resolves: Sequence[int] = ()
+) -> Revision:
+    """Revision N+1 of a track, by its producer only; earlier revisions and renders stay.
+
+    ``resolves`` names open threads of this track that the revision answers: they are resolved "in
+    revision N" together with the upload (an unknown or foreign id is a ValidationError, and then
+    nothing is stored).
+    """
     track_change_check(user=user, track=track, action="uploads revisions")
     errors: dict[str, list[str]] = {}
+    answered = list(
+        Comment.objects.select_related("track", "author").filter(
+            track=track, pk__in=list(resolves), parent__isnull=True
+        )
+    )
+    if len(answered) != len(set(resolves)):
+        errors["resolves"] = ["some of those comments are not open threads of this track"]
     notes = rules.text_field(notes, field="notes", limit=rules.TEXT_MAX, errors=errors, multiline=True)
     upload = _read_upload(midi, errors)
     if errors or upload is None:
@@ -201,6 +217,8 @@ def revision_create(*, track: Track, user: User, midi: UploadedFile, notes: str 
             )
             locked.current_revision = revision
             locked.save(update_fields=["current_revision", "updated_at"])
+            for comment in answered:
+                comment_resolve(user=user, comment=comment, resolved=True, revision=revision)
     except BaseException:
         storage_discard(names=stored)
         raise

@@ -5,9 +5,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from backtrack.api.throttles import RenderRequestThrottle
 from tests.factories import PerformerFactory, ProducerFactory, RenderFactory, RevisionFactory, TrackFactory
 from tracks import services
-from backtrack.api.throttles import RenderRequestThrottle
 from tracks.models import Render, RenderStatus
 
 pytestmark = pytest.mark.django_db

@@ -2,9 +2,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from backtrack.api.throttles import UploadThrottle
 from tests.conftest import stored_files
 from tests.factories import PerformerFactory, ProducerFactory, TrackFactory, genre
-from backtrack.api.throttles import UploadThrottle
 from tracks.models import Revision, Track
 
 pytestmark = pytest.mark.django_db
@@ -248,12 +248,17 @@ def test_key_suggestions_for_my_range(client_for, track):
     assert set(best) >= {"transpose", "key", "fits", "melody_low", "melody_high", "out_of_range"}
 
 
-def test_key_suggestions_for_another_performer(api_client, track):
+def test_key_suggestions_for_another_performer_who_shares_their_range(client_for, track):
     low, high = _melody_range(track)
     singer = PerformerFactory()
     singer.profile.vocal_low, singer.profile.vocal_high = low - 5, high - 5
+    singer.profile.share_vocal_range = True
     singer.profile.save()
-    body = api_client.get(f"/api/tracks/{track.pk}/key-suggestions/?performer={singer.pk}").json()
+    body = (
+        client_for(ProducerFactory())
+        .get(f"/api/tracks/{track.pk}/key-suggestions/?performer={singer.pk}")
+        .json()
+    )
     assert body["suggestions"][0]["transpose"] == -5
 
 
