@@ -147,7 +147,6 @@ def celery_worker(transactional_db: None, isolated_media: Path, tmp_path: Path) 
         "MEDIA_ROOT": str(isolated_media),
         "RENDER_CACHE_DIR": str(tmp_path / "render-cache"),
         "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
-        "CELERY_RESULT_BACKEND": django_settings.CELERY_RESULT_BACKEND,
         "PYTHONUNBUFFERED": "1",
     }
     celery = Path(sys.executable).with_name("celery")
