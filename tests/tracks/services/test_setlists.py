@@ -1,0 +1,153 @@
+"""Setlist exports: numbered MP3s with an .m3u8, one continuous MP3 with the gaps, reuse and failure."""
+
+import io
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from tests.conftest import stored_files
+from tests.factories import PerformerFactory, TrackFactory
+from tracks import services
+from tracks.engine import EngineError
+from tracks.models import Render, RenderStatus, SetlistExportStatus
+from tracks.services import setlists as setlist_services
+from tracks.services.render_execution import render_storage_name
+
+pytestmark = pytest.mark.django_db
+
+
+def _export(setlist, owner, export_format):
+    export = services.setlist_export_request(setlist=setlist, user=owner, export_format=export_format)
+    return setlist_services.setlist_export_run(export_id=export.pk)
+
+
+def _duration(data: bytes, tmp_path: Path) -> float:
+    path = tmp_path / "probe.mp3"
+    path.write_bytes(data)
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout)
+
+
+@pytest.fixture
+def owner():
+    return PerformerFactory()
+
+
+def test_zip_export_holds_numbered_songs_in_order_and_reuses_done_renders(owner, tmp_path):
+    # Given a setlist of two songs, the first of which is already rendered in its variant
+    first, second = TrackFactory(title="Harbour Lights"), TrackFactory(title="Night Train")
+    setlist = services.setlist_create(user=owner, name="Friday")
+    services.setlist_item_add(setlist=setlist, track_id=second.pk, settings={"transpose": 2}, gap_s=1)
+    services.setlist_item_add(setlist=setlist, track_id=first.pk, settings={}, gap_s=2)
+    settings = setlist.items.get(track=second).settings
+    done = Render.objects.create(
+        revision=second.current_revision,
+        settings=settings,
+        settings_hash=services.render_settings_normalise(
+            revision=second.current_revision, settings=settings
+        ).cache_key(),
+        requested_by=owner,
+    )
+    name = default_storage.save(render_storage_name(render=done), ContentFile(b"ID3-already-rendered"))
+    Render.objects.filter(pk=done.pk).update(
+        status=RenderStatus.DONE, audio=name, key="E major", tempo_bpm=82.0, duration_s=15.0
+    )
+    # When the setlist is exported as a ZIP
+    export = _export(setlist, owner, "zip")
+    # Then it holds the songs in order, numbered, named with key and tempo, and a playlist
+    assert export.status == SetlistExportStatus.DONE, export.error
+    assert export.progress == "2 of 2 songs"
+    with default_storage.open(export.file.name, "rb") as handle:
+        archive = zipfile.ZipFile(io.BytesIO(handle.read()))
+    names = archive.namelist()
+    assert names[0] == "01 Night Train (E major, 82 bpm).mp3"
+    assert names[1].startswith("02 Harbour Lights (")
+    assert names[1].endswith(" bpm).mp3")
+    assert names[2] == "setlist.m3u8"
+    # the finished render was reused byte for byte; the other one was rendered now
+    assert archive.read(names[0]) == b"ID3-already-rendered"
+    assert _duration(archive.read(names[1]), tmp_path) > 10
+    playlist = archive.read("setlist.m3u8").decode().splitlines()
+    assert playlist[0] == "#EXTM3U"
+    assert [line for line in playlist if not line.startswith("#")] == names[:2]
+
+
+def test_continuous_export_is_one_mp3_with_the_gaps(owner, tmp_path):
+    # Given two songs with gaps of 3 s and 4 s
+    setlist = services.setlist_create(user=owner, name="Sunday")
+    tracks = [TrackFactory(title="One"), TrackFactory(title="Two")]
+    for track, gap in zip(tracks, (3, 4), strict=True):
+        services.setlist_item_add(setlist=setlist, track_id=track.pk, settings={}, gap_s=gap)
+    # When it is exported as one MP3
+    export = _export(setlist, owner, "continuous")
+    assert export.status == SetlistExportStatus.DONE, export.error
+    # Then it lasts both songs (the same composed song twice) plus both gaps
+    with default_storage.open(export.file.name, "rb") as handle:
+        total = _duration(handle.read(), tmp_path)
+    single = _export_single_duration(owner, tracks[0], tmp_path)
+    assert total == pytest.approx(2 * single + 7, abs=0.3)
+
+
+def _export_single_duration(owner, track, tmp_path) -> float:
+    setlist = services.setlist_create(user=owner, name="One song")
+    services.setlist_item_add(setlist=setlist, track_id=track.pk, settings={}, gap_s=0)
+    export = _export(setlist, owner, "continuous")
+    with default_storage.open(export.file.name, "rb") as handle:
+        return _duration(handle.read(), tmp_path)
+
+
+def test_a_failed_song_fails_the_export_with_its_name_and_stores_nothing(owner, monkeypatch, isolated_media):
+    # Given two songs, the second of which cannot be rendered
+    setlist = services.setlist_create(user=owner, name="Broken")
+    for title in ("Fine Song", "Broken Song"):
+        services.setlist_item_add(setlist=setlist, track_id=TrackFactory(title=title).pk, settings={})
+    real = setlist_services.render_variant
+
+    def flaky(arrangement, settings, **kwargs):
+        if kwargs["tags"]["title"] == "Broken Song":
+            raise EngineError("the synthesizer gave up")
+        return real(arrangement, settings, **kwargs)
+
+    monkeypatch.setattr(setlist_services, "render_variant", flaky)
+    before = [name for name in stored_files(isolated_media) if name.startswith("setlists")]
+    # When it is exported
+    export = _export(setlist, owner, "zip")
+    # Then the export failed naming the song, and no partial ZIP is stored
+    assert export.status == SetlistExportStatus.FAILED
+    assert export.error == "Broken Song: the synthesizer gave up"
+    assert not export.file
+    assert [name for name in stored_files(isolated_media) if name.startswith("setlists")] == before == []
+
+
+def test_a_track_made_private_is_skipped_not_fatal(owner):
+    setlist = services.setlist_create(user=owner, name="Mixed")
+    kept, hidden = TrackFactory(title="Kept"), TrackFactory(title="Hidden")
+    for track in (kept, hidden):
+        services.setlist_item_add(setlist=setlist, track_id=track.pk, settings={})
+    hidden.is_public = False
+    hidden.save(update_fields=["is_public"])
+    export = _export(setlist, owner, "zip")
+    assert export.status == SetlistExportStatus.DONE, export.error
+    with default_storage.open(export.file.name, "rb") as handle:
+        archive = zipfile.ZipFile(io.BytesIO(handle.read()))
+    songs = [name for name in archive.namelist() if name.endswith(".mp3")]
+    assert len(songs) == 1
+    assert songs[0].startswith("01 Kept (")
+    assert "# unavailable: Hidden" in archive.read("setlist.m3u8").decode()
+
+
+def test_an_export_runs_once(owner):
+    setlist = services.setlist_create(user=owner, name="Once")
+    services.setlist_item_add(setlist=setlist, track_id=TrackFactory().pk, settings={})
+    export = services.setlist_export_request(setlist=setlist, user=owner, export_format="zip")
+    assert setlist_services.setlist_export_run(export_id=export.pk) is not None
+    assert setlist_services.setlist_export_run(export_id=export.pk) is None
