@@ -14,6 +14,7 @@ ENV DEBUG=false \
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends fluidsynth libfluidsynth3 ffmpeg fluid-soundfont-gm \
+       timgm6mb-soundfont musescore-general-soundfont espeak-ng \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -10,8 +10,8 @@ PORT ?= 8000
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export HOST PORT REDIS_URL
 
-RUN_DEBS := fluidsynth libfluidsynth3 ffmpeg fluid-soundfont-gm timgm6mb-soundfont redis-server redis-tools
-TEST_DEBS := fluidsynth libfluidsynth3 ffmpeg timgm6mb-soundfont redis-server redis-tools chromium chromium-driver
+RUN_DEBS := fluidsynth libfluidsynth3 ffmpeg fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont redis-server redis-tools espeak-ng
+TEST_DEBS := fluidsynth libfluidsynth3 ffmpeg timgm6mb-soundfont fluid-soundfont-gm redis-server redis-tools chromium chromium-driver espeak-ng
 
 .PHONY: run test lint format bench deps-run deps-test _debs venv redis clean
 
@@ -27,6 +27,7 @@ run: deps-run venv
 		echo "redis: .venv/bin/python -m backtrack.devtools.redis_foreground" >> var/Procfile.run; fi
 	@echo
 	@echo "  Backtrack is starting at http://$(HOST):$(PORT)/   (admin: /admin/, health: /healthz, API docs: /api/docs/)"
+	@echo "  One worker serves the renders, stems and maintenance queues (WORKER_QUEUES); media on the filesystem; metrics: /metrics"
 	@echo "  Demo logins: producer / backtrack-demo   and   singer / backtrack-demo"
 	@echo "  Ctrl-C stops the web server, the worker and everything else this command started."
 	@echo

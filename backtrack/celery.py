@@ -1,15 +1,19 @@
 """The Celery app `backtrack`: configured from Django settings (CELERY_ prefix), tasks autodiscovered."""
 
+import logging
 import os
+import threading
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backtrack.settings")
 
 app = Celery("backtrack")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+logger = logging.getLogger(__name__)
 
 
 @worker_process_init.connect
@@ -22,3 +26,47 @@ def _warm_up_render_threads(**_kwargs: object) -> None:
     from tracks.engine_config import engine_config
 
     pool.warm_up(settings.SOUNDFONT_PATH, config=engine_config())
+
+
+_cache_pruner: threading.Event | None = None
+
+
+@worker_ready.connect
+def _start_cache_pruner(**_kwargs: object) -> None:
+    """Every worker prunes its own RENDER_CACHE_DIR (stems and scratch) on a timer of its own.
+
+    A timer in each worker rather than a task: a task lands on one machine (a queue has one taker),
+    and a broadcast over Redis is fire-and-forget pub/sub that a busy or reconnecting worker misses,
+    and needs beat. The timer runs in the worker's main process, beside the pool, so it prunes even
+    while every pool process renders (it never deletes the stems of revisions with active renders).
+    """
+    global _cache_pruner
+    from django.conf import settings
+
+    interval = float(settings.RENDER_CACHE_PRUNE_INTERVAL_S)
+    if interval <= 0 or _cache_pruner is not None:
+        return
+    stopped = _cache_pruner = threading.Event()
+
+    def prune_forever() -> None:
+        from django.db import connection
+
+        from tracks.services.pruning import render_cache_prune
+
+        while not stopped.wait(interval):
+            try:
+                report = render_cache_prune()
+                if report["stems_deleted"]:
+                    logger.info("render cache pruned: %s", report)
+            except Exception:
+                logger.warning("could not prune the render cache", exc_info=True)
+            finally:
+                connection.close()
+
+    threading.Thread(target=prune_forever, name="render-cache-pruner", daemon=True).start()
+
+
+@worker_shutdown.connect
+def _stop_cache_pruner(**_kwargs: object) -> None:
+    if _cache_pruner is not None:
+        _cache_pruner.set()

@@ -21,3 +21,7 @@ class LimitReached(Exception):  # noqa: N818 (a condition, answered 429)
     """The caller has used up an allowance (active renders, comments an hour): 429."""
 
     retry_after_s: int | None = None
+
+
+class Conflict(Exception):  # noqa: N818 (a condition, answered 409)
+    """The step does not fit the object's current state (an illegal status change): 409 with the reason."""

@@ -14,6 +14,8 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from backtrack import queues, sound_sets
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -184,6 +186,9 @@ if AWS_STORAGE_BUCKET_NAME:
             "region_name": env.str("AWS_S3_REGION_NAME", default=None),
             "default_acl": None,
             "querystring_auth": True,
+            # Downloads redirect to a signed URL: short-lived, so a shared link soon stops working.
+            "querystring_expire": _env_or_fail(env.int, "AWS_QUERYSTRING_EXPIRE", default=300),
+            "signature_version": "s3v4",
             "file_overwrite": True,
         },
     }
@@ -227,6 +232,14 @@ def _default_soundfont() -> str:
 
 
 SOUNDFONT_PATH: str = env.str("SOUNDFONT_PATH", default="") or _default_soundfont()
+# Sound sets a render may ask for (`sound`; GET /api/sounds/): slug -> SoundFont. By default the
+# known Debian sets that are installed; SOUND_SETS="fluidr3,musescore" or "slug=/path/file.sf2,..."
+# names them (a named set whose file is missing fails `manage.py check`). SOUNDFONT_PATH's set is
+# the default sound of a track that names none.
+SOUND_SETS: dict[str, dict[str, str]] = _env_or_fail(
+    lambda name: sound_sets.parse(env.str(name, default=""), default_path=SOUNDFONT_PATH), "SOUND_SETS"
+)
+SOUND_DEFAULT: str = sound_sets.default_slug(SOUND_SETS, SOUNDFONT_PATH) or "default"
 MIDI_MAX_BYTES: int = env.int("MIDI_MAX_BYTES", default=1_000_000)
 # Request bodies (backtrack/middleware.py refuses larger ones with 413 before reading them): uploads
 # may carry MIDI_MAX_BYTES more than any other request. An accepted upload stays in memory, so no
@@ -260,13 +273,33 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT: int = env.int("RENDER_SOFT_TIME_LIMIT", default=240)
 CELERY_TASK_TIME_LIMIT: int = env.int("RENDER_HARD_TIME_LIMIT", default=300)
-CELERY_BROKER_TRANSPORT_OPTIONS = {
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
     "visibility_timeout": CELERY_TASK_TIME_LIMIT * 4,
     "max_retries": 0,
     "socket_connect_timeout": 1,
+    "queue_order_strategy": "sorted",  # a worker reads its queues in sorted order: stems last
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
+# Queues (backtrack/queues.py): renders, stems, maintenance; a worker serves those in WORKER_QUEUES
+# (`celery -A backtrack worker -Q …` overrides), reading them in sorted order (stems last).
+WORKER_QUEUES: str = env.str("WORKER_QUEUES", default=",".join(queues.QUEUES))
+CELERY_TASK_DEFAULT_QUEUE = queues.DEFAULT_QUEUE
+CELERY_TASK_ROUTES = queues.task_routes()
+try:
+    CELERY_TASK_QUEUES = queues.worker_queues(WORKER_QUEUES)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"WORKER_QUEUES is not valid: {exc}") from exc
+# GET /metrics (backtrack/metrics.py): open to loopback and staff, or with `Authorization: Bearer
+# METRICS_TOKEN`; workers count render durations and failures in this Redis hash (on the broker).
+METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+# Stems that travel (tracks/services/stems.py): stem sets shared through the media storage, so a mix
+# change on another machine fetches them instead of synthesizing (on by default with S3: on one
+# machine's filesystem they would only be a second copy). Each worker prunes its own RENDER_CACHE_DIR
+# every RENDER_CACHE_PRUNE_INTERVAL_S (0: never; a timer in the worker, backtrack/celery.py).
+RENDER_SHARE_STEMS: bool = _strict_bool("RENDER_SHARE_STEMS", bool(AWS_STORAGE_BUCKET_NAME))
+RENDER_CACHE_PRUNE_INTERVAL_S: float = _env_or_fail(env.float, "RENDER_CACHE_PRUNE_INTERVAL_S", default=900.0)
+METRICS_REDIS_KEY = "backtrack:metrics"
 # Recovery (tracks/services/renders.py, render_requeue_stale, run by beat every RENDER_SWEEP_INTERVAL_S):
 # a rendering render whose heartbeat (written every RENDER_HEARTBEAT_S) is older than
 # RENDER_HEARTBEAT_TIMEOUT_S lost its worker; a queued render enqueued more than RENDER_LOST_GRACE_S

@@ -13,6 +13,7 @@ os.environ.setdefault(
     "RENDER_CACHE_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test-render-cache")
 )
 
+from backtrack import queues
 from backtrack.settings import *  # noqa: F403
 from backtrack.settings import REST_FRAMEWORK
 
@@ -21,6 +22,11 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 REST_FRAMEWORK = {**REST_FRAMEWORK}
 
-# Tests publish to their own queue, so a developer's running worker never takes a test's task
-# (integration tests start a worker with this same settings module, so it consumes this queue).
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("BACKTRACK_TEST_QUEUE", "backtrack-test")
+# Tests publish to their own queues (every queue prefixed with BACKTRACK_TEST_QUEUE), so a
+# developer's running worker never takes a test's task (integration tests start a worker with this
+# same settings module, so it consumes these queues).
+TEST_QUEUE_PREFIX = os.environ.get("BACKTRACK_TEST_QUEUE", "backtrack-test")
+CELERY_TASK_DEFAULT_QUEUE = queues.queue_name(queues.DEFAULT_QUEUE, prefix=TEST_QUEUE_PREFIX)
+CELERY_TASK_ROUTES = queues.task_routes(prefix=TEST_QUEUE_PREFIX)
+CELERY_TASK_QUEUES = queues.worker_queues(WORKER_QUEUES, prefix=TEST_QUEUE_PREFIX)  # noqa: F405
+METRICS_REDIS_KEY = f"{TEST_QUEUE_PREFIX}:metrics"

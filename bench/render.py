@@ -5,7 +5,15 @@ Not a test. For every file in tests/data/midi (or --midi-dir) plus a generated 3
 sides, prints: the engine's first render+MP3 time (an empty stem folder, so nothing is cached), the
 baseline time, their ratio, the time ``prepare_stems`` then takes to build the per-part stems (a
 background job in the app), the remix time (a mix change served from those stems) and its ratio to
-the baseline, and the peak RSS of the engine's child process and its render workers. Each file runs
+the baseline, the peak RSS of the engine's child process and its render workers, and what two sound
+features cost in the same run: ``voice/plain`` (a render with 6 dB of space for the voice over the
+same render without, both synthesizing fresh stems; target <= 1.15), ``preset/remix`` (the groove
+preset served from the cached stems over the plain remix: a preset is only a remix), and the outputs
+against the plain render (target <= 1.2): ``zip/plain`` (a stems ZIP synthesizing its per-part stems),
+``zip(cached)/plain`` (the stems ZIP from the per-part stems a first render leaves) and
+``split/plain`` (click left, band right, fresh stems); ``arranged/plain``: every section once, last
+first (an arrangement as long as the song, a jump at every join), over the plain render (target
+<= 1.0: an arrangement costs no more than the same length of plain song). Each file runs
 in a fresh child process, so its peak RSS is its own.
 
     .venv/bin/python bench/render.py [--soundfont PATH] [--only NAME] [--repeat N] [--threads N]
@@ -21,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +84,30 @@ def engine_child(midi_path: str, soundfont: str, workdir: str, threads: str) -> 
     remix = time.perf_counter() - started
     if first.stems_reused or not built or not result.stems_reused:
         raise SystemExit("unexpected stem reuse: the timings would not mean what the table says")
+    # Feature costs against the plain render in this same run: a warm plain render and one with space
+    # for the voice (each with fresh stems), and a preset served as a remix of the cached stems.
+    timings = {}
+    for label, variant, folder in (
+        ("plain", settings, "plain-stems"),
+        ("voice", replace(settings, space_for_voice=6.0), "voice-stems"),
+        ("preset", replace(settings, preset="groove"), "stems"),
+        ("stems", replace(settings, format="stems"), "zip-stems"),
+        ("stems_cached", replace(settings, format="stems"), "stems"),
+        ("split", replace(settings, layout="split", click=True), "split-stems"),
+        ("arranged", replace(settings, arrangement=_reordered(arrangement)), "arranged-stems"),
+    ):
+        started = time.perf_counter()
+        feature = render_variant(
+            arrangement,
+            variant,
+            out_path=Path(workdir) / f"{label}{'.zip' if label.startswith('stems') else '.mp3'}",
+            soundfont=soundfont,
+            stem_dir=Path(workdir) / folder,
+            config=config,
+        )
+        timings[label] = time.perf_counter() - started
+        if feature.stems_reused != (label in ("preset", "stems_cached")):
+            raise SystemExit(f"unexpected stem reuse in the {label} render")
     pool.shutdown()
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     workers_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -86,10 +119,28 @@ def engine_child(midi_path: str, soundfont: str, workdir: str, threads: str) -> 
                 "remix": remix,
                 "reused": result.stems_reused,
                 "audio_s": result.duration_s,
+                "voice_cost": timings["voice"] / timings["plain"],
+                "preset_cost": timings["preset"] / remix,
+                "stems_cost": timings["stems"] / timings["plain"],
+                "stems_cached_cost": timings["stems_cached"] / timings["plain"],
+                "split_cost": timings["split"] / timings["plain"],
+                "arranged_cost": timings["arranged"] / timings["plain"],
                 "rss_mb": max(self_rss, workers_rss),
             }
         )
     )
+
+
+def _reordered(arrangement: object) -> tuple[str, ...]:
+    """Every section once, last first, as bar ranges: an arranged song as long as the song itself
+    (jumps at every join), for ``arranged/plain``."""
+    sections = arrangement.analysis["sections"]  # type: ignore[attr-defined]
+    ranges = [f"{s['start_bar']}-{s['end_bar']}" for s in reversed(sections)]
+    if len(ranges) > 64:
+        bars = sections[-1]["end_bar"]
+        step = -(-bars // 64)
+        ranges = [f"{start}-{min(start + step - 1, bars)}" for start in range(1, bars + 1, step)][::-1]
+    return tuple(ranges)
 
 
 def baseline(midi_path: Path, soundfont: str, workdir: Path) -> float:
@@ -142,7 +193,9 @@ def main() -> None:
     print(f"SoundFont {args.soundfont}; transform {TRANSPOSE:+d} semitones, {TEMPO}x; MP3 192 kbps")
     header = (
         f"{'file':26} {'audio s':>8} {'render s':>9} {'baseline s':>11} {'ratio':>6} "
-        f"{'stems s':>8} {'remix s':>8} {'remix/base':>10} {'peak RSS MB':>12}"
+        f"{'stems s':>8} {'remix s':>8} {'remix/base':>10} {'peak RSS MB':>12} {'voice/plain':>11} "
+        f"{'preset/remix':>12} {'zip/plain':>9} {'zip(cached)/plain':>17} {'split/plain':>11} "
+        f"{'arranged/plain':>14}"
     )
     print(header)
     print("-" * len(header))
@@ -174,7 +227,12 @@ def main() -> None:
             print(
                 f"{name:26} {runs[0]['audio_s']:8.1f} {best['full']:9.2f} {base:11.2f} "
                 f"{best['full'] / base:6.2f} {best['prepare']:8.2f} {best['remix']:8.2f} "
-                f"{best['remix'] / base:10.2f} {rss:12.0f}",
+                f"{best['remix'] / base:10.2f} {rss:12.0f} {min(run['voice_cost'] for run in runs):11.2f} "
+                f"{min(run['preset_cost'] for run in runs):12.2f} "
+                f"{min(run['stems_cost'] for run in runs):9.2f} "
+                f"{min(run['stems_cached_cost'] for run in runs):17.2f} "
+                f"{min(run['split_cost'] for run in runs):11.2f} "
+                f"{min(run['arranged_cost'] for run in runs):14.2f}",
                 flush=True,
             )
 

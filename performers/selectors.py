@@ -34,9 +34,14 @@ def vocal_range_visible(*, viewer: User | AnonymousUser, profile: Profile) -> bo
     """
     if not viewer.is_authenticated:
         return False
-    # Hook: a producer answering this performer's request will see the range too, e.g. one more
-    # ``or request_is_open(producer=viewer, performer_id=profile.user_id)`` once requests exist.
-    return viewer.pk == profile.user_id or profile.share_vocal_range
+    if viewer.pk == profile.user_id or profile.share_vocal_range:
+        return True
+    # A producer answering this performer's request (not yet approved or declined) sees it too.
+    from tracks.models import ACTIVE_REQUEST_STATUSES, TrackRequest  # tracks depends on performers
+
+    return TrackRequest.objects.filter(
+        producer_id=viewer.pk, performer_id=profile.user_id, status__in=ACTIVE_REQUEST_STATUSES
+    ).exists()
 
 
 def vocal_range_get(*, viewer: User | AnonymousUser, performer_id: int) -> tuple[int, int] | None:

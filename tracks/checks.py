@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, register
@@ -24,3 +25,19 @@ def render_dependencies_check(app_configs: Any = None, **kwargs: Any) -> list[Ch
         if not probe.ok:
             errors.append(Error(probe.detail, hint=hint, id=check_id))
     return errors
+
+
+@register("backtrack")
+def sound_sets_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A configured sound set whose SoundFont is missing stops start-up, never a render."""
+    from django.conf import settings
+
+    return [
+        Error(
+            f"sound set {slug!r} ({entry['name']}) points at {entry['path']}, which does not exist",
+            hint="install its Debian package (see the Makefile's RUN_DEBS) or fix SOUND_SETS",
+            id="backtrack.E010",
+        )
+        for slug, entry in settings.SOUND_SETS.items()
+        if not Path(entry["path"]).is_file()
+    ]

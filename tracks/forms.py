@@ -9,7 +9,9 @@ from typing import Any, cast
 from django import forms
 
 from tracks.engine import transpose_key
+from tracks.engine.presets import PRESETS, mix_to_dict, preset_mix
 from tracks.rules import COMMENT_MAX, GAIN_MAX_DB, GAIN_MIN_DB, SEARCH_MAX, TEXT_MAX, TITLE_MAX
+from tracks.services.sounds import sound_sets_list
 
 TRANSPOSE_RANGE = range(-12, 13)
 TEMPO_RATIO_MIN = 0.5
@@ -126,6 +128,21 @@ class RenderForm(forms.Form):
         help_text="Bars of click before the song.",
     )
     click = forms.BooleanField(label="Click", required=False, help_text="A metronome over the song.")
+    sound = forms.ChoiceField(label="Sound", required=False, help_text="The instruments' sound set.")
+    space_voice = forms.BooleanField(
+        label="Space for my voice",
+        required=False,
+        help_text="The band steps back in your voice's range while the melody sings.",
+        widget=forms.CheckboxInput(attrs={"role": "switch", "data-space-voice": ""}),
+    )
+    space_for_voice = forms.FloatField(
+        label="Amount (dB)",
+        required=False,
+        initial=6.0,
+        min_value=0.0,
+        max_value=12.0,
+        widget=forms.NumberInput(attrs={"type": "range", "step": "1", "min": "0", "max": "12"}),
+    )
 
     def __init__(
         self,
@@ -157,8 +174,15 @@ class RenderForm(forms.Form):
         )
         self.fields["count_in"].widget.attrs.update({"inputmode": "numeric"})
 
+        sound_field = cast(forms.ChoiceField, self.fields["sound"])
+        sound_field.choices = [("", "Track default")] + [
+            (entry["slug"], entry["name"]) for entry in sound_sets_list()
+        ]
         self.part_names = part_labels(list(analysis.get("parts") or []))
         self.parts_info = list(analysis.get("parts") or [])
+        self.preset_mixes = {
+            name: mix_to_dict(preset_mix(self.parts_info, name, self.melody_part)) for name in PRESETS
+        }
         for part in self.parts_info:
             index = int(part["index"])
             name = self.part_names[index]
@@ -247,6 +271,8 @@ class RenderForm(forms.Form):
             "mix": mix,
             "click": bool(data.get("click")),
             "count_in": int(data.get("count_in") or 0),
+            "sound": data.get("sound") or "",
+            "space_for_voice": float(data.get("space_for_voice") or 0.0) if data.get("space_voice") else 0.0,
         }
 
     @staticmethod
@@ -257,6 +283,9 @@ class RenderForm(forms.Form):
             "tempo": _plain_number(round(original_bpm * float(settings.get("tempo", 1.0)), 1)),
             "click": bool(settings.get("click", False)),
             "count_in": int(settings.get("count_in", 0)),
+            "sound": str(settings.get("sound", "")),
+            "space_voice": bool(settings.get("space_for_voice")),
+            "space_for_voice": float(settings.get("space_for_voice") or 6.0),
         }
         for index, entry in (settings.get("mix") or {}).items():
             initial[f"gain_{index}"] = float(entry.get("gain_db", 0.0))

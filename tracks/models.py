@@ -28,6 +28,10 @@ class Track(models.Model):
     current_revision = models.ForeignKey(
         "tracks.Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The variant the producer recommends (a suggestion's settings applied), or None.
+    recommended_settings = models.JSONField(null=True, blank=True)
+    # The sound set (a slug of settings.SOUND_SETS) renders use when they name none; "" = the site's.
+    default_sound = models.CharField(max_length=40, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -57,6 +61,8 @@ class Revision(models.Model):
     midi_sha256 = models.CharField(max_length=64)
     notes = models.TextField(blank=True, max_length=TEXT_MAX)
     analysis = models.JSONField(default=dict)
+    # The producer's corrected sections ([{name, start_bar}, ...]); null: the analysis' sections.
+    sections = models.JSONField(null=True, blank=True)
     created_by = models.ForeignKey(
         django_settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="revisions"
     )
@@ -194,6 +200,12 @@ class Comment(models.Model):
     edited_at = models.DateTimeField(null=True, blank=True)
     # A deleted comment that others replied to keeps its place in the thread, without its text.
     is_deleted = models.BooleanField(default=False)
+    # A suggestion that can be heard: normalised render settings ("try it like this"), or None.
+    settings = models.JSONField(null=True, blank=True)
+    # The request whose "changes" step wrote this comment.
+    track_request = models.ForeignKey(
+        "tracks.TrackRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="comments"
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -221,6 +233,12 @@ class NotificationKind(models.TextChoices):
     REOPENED = "reopened", "Comment reopened"
     RENDER_DONE = "render_done", "Render ready"
     RENDER_FAILED = "render_failed", "Render failed"
+    REQUEST_NEW = "request_new", "New request"
+    REQUEST_ACCEPTED = "request_accepted", "Request accepted"
+    REQUEST_DECLINED = "request_declined", "Request declined"
+    REQUEST_DELIVERED = "request_delivered", "Request delivered"
+    REQUEST_CHANGES = "request_changes", "Changes requested"
+    REQUEST_APPROVED = "request_approved", "Request approved"
 
 
 class Notification(models.Model):
@@ -246,3 +264,150 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.recipient_id}: {self.text}"
+
+
+class RequestStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACCEPTED = "accepted", "Accepted"
+    DELIVERED = "delivered", "Delivered"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    APPROVED = "approved", "Approved"
+    DECLINED = "declined", "Declined"
+
+
+ACTIVE_REQUEST_STATUSES = (
+    RequestStatus.OPEN,
+    RequestStatus.ACCEPTED,
+    RequestStatus.DELIVERED,
+    RequestStatus.CHANGES_REQUESTED,
+)
+
+
+class TrackRequest(models.Model):
+    """A performer orders a track from a producer; its status moves only through services/requests.py."""
+
+    performer = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="requests_made"
+    )
+    producer = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="requests_received"
+    )
+    title = models.CharField(max_length=TITLE_MAX)
+    brief = models.TextField(max_length=TEXT_MAX)
+    track = models.ForeignKey(
+        Track, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
+    )
+    key = models.CharField(max_length=20, blank=True)
+    tempo_bpm = models.FloatField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=RequestStatus.choices, default=RequestStatus.OPEN)
+    decline_reason = models.TextField(blank=True, max_length=TEXT_MAX)
+    delivered_revision = models.ForeignKey(
+        Revision, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            models.Index(fields=["performer", "status"], name="request_performer_status"),
+            models.Index(fields=["producer", "status"], name="request_producer_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"request {self.pk} “{self.title}” ({self.status})"
+
+
+# --- setlists ------------------------------------------------------------------------------------------
+
+
+class Setlist(models.Model):
+    """A performer's songs in order; ``share_token`` (blank = not shared) opens a read-only page."""
+
+    owner = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="setlists"
+    )
+    name = models.CharField(max_length=TITLE_MAX)
+    share_token = models.CharField(max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"setlist {self.pk} “{self.name}”"
+
+
+class SetlistItem(models.Model):
+    """One song of a setlist: a track (null once deleted), its variant settings and the gap after it."""
+
+    setlist = models.ForeignKey(Setlist, on_delete=models.CASCADE, related_name="items")
+    track = models.ForeignKey(Track, null=True, on_delete=models.SET_NULL, related_name="setlist_items")
+    title = models.CharField(max_length=TITLE_MAX, help_text="the track's title when added (kept if deleted)")
+    settings = models.JSONField(default=dict, help_text="render settings of this song's variant")
+    gap_s = models.FloatField(default=0.0)
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.title}"
+
+
+class SetlistExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RENDERING = "rendering", "Rendering"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class SetlistExport(models.Model):
+    """A ZIP of numbered MP3s or one continuous MP3 of a setlist, made by a Celery task."""
+
+    setlist = models.ForeignKey(Setlist, on_delete=models.CASCADE, related_name="exports")
+    requested_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="setlist_exports"
+    )
+    format = models.CharField(max_length=12)
+    status = models.CharField(
+        max_length=12, choices=SetlistExportStatus.choices, default=SetlistExportStatus.QUEUED
+    )
+    progress = models.CharField(max_length=40, blank=True)
+    error = models.TextField(blank=True)
+    file = models.FileField(upload_to="setlists/", blank=True, max_length=255)
+    file_size = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of setlist {self.setlist_id} ({self.status})"
+
+
+class SavedArrangement(models.Model):
+    """A performer's named arrangement of a track ("Encore version"): items as the render setting."""
+
+    performer = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_arrangements"
+    )
+    track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="saved_arrangements")
+    name = models.CharField(max_length=80)
+    items = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["performer", "track", "name"], name="saved_arrangement_unique_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.track_id})"

@@ -7,19 +7,35 @@ reported as missing (404), never as forbidden, so their existence does not leak.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import re
 import unicodedata
+from datetime import date
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from backtrack.text import clock
 from performers.models import User
-from tracks.engine import Timeline, note_name, suggest_keys, transpose_key
-from tracks.models import Comment, Notification, Render, RenderStatus, Revision, Track
+from tracks.engine import CONTENT_TYPES, FORMAT_SUFFIXES, Timeline, note_name, suggest_keys, transpose_key
+from tracks.models import (
+    Comment,
+    Notification,
+    Render,
+    RenderStatus,
+    RequestStatus,
+    Revision,
+    Setlist,
+    SetlistExport,
+    SetlistItem,
+    Track,
+    TrackRequest,
+)
 
 AnyUser = User | AnonymousUser
 
@@ -194,9 +210,15 @@ def comment_position(
     revision being viewed (a later revision may be shorter).
     """
     if comment.at_bar is None or comment.at_beat is None:
-        return {"bar": None, "beat": None, "seconds": None}
+        return {"bar": None, "beat": None, "seconds": None, "all_seconds": []}
     revision = render.revision if render is not None else (comment.revision or comment.track.current_revision)
-    position: dict[str, Any] = {"bar": comment.at_bar, "beat": comment.at_beat, "seconds": None}
+    # ``all_seconds``: every moment the bar plays (an arrangement may repeat it); ``seconds`` the first.
+    position: dict[str, Any] = {
+        "bar": comment.at_bar,
+        "beat": comment.at_beat,
+        "seconds": None,
+        "all_seconds": [],
+    }
     if revision is None:
         return position
     timeline = _timeline_for(revision, timelines)
@@ -208,10 +230,22 @@ def comment_position(
         return position
     tempo_ratio = render.tempo if render is not None else 1.0
     count_in = render.count_in if render is not None else 0
+    if render is not None and render.settings.get("arrangement"):
+        from tracks.services.sections import render_arranged_timeline  # services import selectors
+
+        arranged = render_arranged_timeline(revision=revision, settings=render.settings)
+        if arranged is not None:
+            times = arranged.seconds_at(
+                comment.at_bar, comment.at_beat, tempo_ratio=tempo_ratio, count_in_bars=count_in
+            )
+            position["all_seconds"] = [round(float(moment), 3) for moment in times]
+            position["seconds"] = position["all_seconds"][0] if times else None
+        return position
     seconds = timeline.seconds_at(
         comment.at_bar, comment.at_beat, tempo_ratio=tempo_ratio, count_in_bars=count_in
     )
     position["seconds"] = round(float(seconds), 3)
+    position["all_seconds"] = [position["seconds"]]
     return position
 
 
@@ -278,7 +312,13 @@ def render_download_filename(*, render: Render) -> str:
     if bpm:
         details.append(f"{round(bpm):d} bpm")
     suffix = f" ({', '.join(details)})" if details else ""
-    return f"{title[:120]}{suffix}.mp3"
+    extension = FORMAT_SUFFIXES.get(str(render.settings.get("format", "mp3")), ".mp3")
+    return f"{title[:120]}{suffix}{extension}"
+
+
+def render_content_type(*, render: Render) -> str:
+    """The media type of the render's file (``audio/mpeg`` for an MP3, ``application/zip`` for stems…)."""
+    return CONTENT_TYPES.get(str(render.settings.get("format", "mp3")), "audio/mpeg")
 
 
 def revision_changes(*, old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, str]]:
@@ -334,3 +374,296 @@ def _part_key(part: dict[str, Any]) -> str:
 
 def _part_title(part: dict[str, Any]) -> str:
     return str(part.get("name") or part.get("instrument") or f"Part {int(part.get('index', 0)) + 1}")
+
+
+# --- requests and review (issue 13) ------------------------------------------------------------
+
+
+def request_list(*, user: User, status: str | None = None) -> QuerySet[TrackRequest]:
+    """The requests ``user`` made or received, most recently changed first."""
+    requests = TrackRequest.objects.filter(Q(performer=user) | Q(producer=user)).select_related(
+        "performer__profile", "producer__profile", "track", "delivered_revision"
+    )
+    if status:
+        requests = requests.filter(status=status)
+    return requests.order_by("-updated_at", "-id")
+
+
+def request_get(*, user: AnyUser, request_id: int) -> TrackRequest:
+    """A request, for its two parties only (anyone else: not found)."""
+    found = None
+    if user is not None and user.is_authenticated:
+        found = request_list(user=user).filter(pk=request_id).first()
+    if found is None:
+        raise Http404("no such request")
+    return found
+
+
+def request_is_overdue(*, track_request: TrackRequest, today: date | None = None) -> bool:
+    """Its due date has passed and it is neither approved nor declined."""
+    today = today or timezone.localdate()
+    return (
+        track_request.due_date is not None
+        and track_request.due_date < today
+        and track_request.status not in (RequestStatus.APPROVED, RequestStatus.DECLINED)
+    )
+
+
+def request_waits_on(*, track_request: TrackRequest) -> str | None:
+    """Whose move it is: "producer", "performer" or None (finished)."""
+    if track_request.status in (RequestStatus.OPEN, RequestStatus.ACCEPTED, RequestStatus.CHANGES_REQUESTED):
+        return "producer"
+    if track_request.status == RequestStatus.DELIVERED:
+        return "performer"
+    return None
+
+
+def request_approvals(*, track: Track) -> QuerySet[TrackRequest]:
+    """Approved requests on ``track`` ("Approved by …" on its page)."""
+    return track.requests.filter(status=RequestStatus.APPROVED).select_related(
+        "performer__profile", "delivered_revision"
+    )
+
+
+def request_for_revision(*, revision: Revision) -> TrackRequest | None:
+    """The latest request this revision was delivered for (its brief is shown next to it)."""
+    return revision.requests.select_related("performer__profile").order_by("-updated_at").first()
+
+
+MINUS, TIMES = "\u2212", "\u00d7"  # typographic minus and times signs, as musicians write them
+
+
+def _signed(value: float, unit: str) -> str:
+    sign = "+" if value > 0 else MINUS if value < 0 else "±"
+    return f"{sign}{abs(value):g} {unit}"
+
+
+def settings_summary(*, settings: dict[str, Any] | None, parts: list[dict[str, Any]] | None = None) -> str:
+    """What a variant changes, in words, e.g. "\u22122 semitones, 0.9\u00d7, strings \u22126 dB".
+
+    ``parts`` (a revision's analysis parts) names the parts of the mix; without them they are numbered.
+    "" when there are no settings, "the original" when they change nothing.
+    """
+    if not settings:
+        return ""
+    names = {int(part.get("index", i)): _part_title(part) for i, part in enumerate(parts or [])}
+    words: list[str] = []
+    transpose = int(settings.get("transpose") or 0)
+    if transpose:
+        words.append(_signed(transpose, "semitone" if abs(transpose) == 1 else "semitones"))
+    tempo = float(settings.get("tempo") or 1.0)
+    if tempo != 1.0:
+        words.append(f"{tempo:g}{TIMES}")
+    for index, mix in sorted((settings.get("mix") or {}).items(), key=lambda item: int(item[0])):
+        name = names.get(int(index), f"part {int(index) + 1}")
+        if mix.get("mute"):
+            words.append(f"{name} muted")
+        elif mix.get("solo"):
+            words.append(f"{name} solo")
+        if float(mix.get("gain_db") or 0.0) and not mix.get("mute"):
+            words.append(f"{name} {_signed(float(mix['gain_db']), 'dB')}")
+    if settings.get("click"):
+        words.append("click")
+    if settings.get("count_in"):
+        bars = int(settings["count_in"])
+        words.append(f"{bars}-bar count-in")
+    for key in ("sound", "preset", "format", "layout"):
+        if settings.get(key):
+            words.append(f"{key} {settings[key]}")
+    if settings.get("space_for_voice"):
+        words.append(f"space for voice {float(settings['space_for_voice']):g} dB")
+    return ", ".join(words) or "the original"
+
+
+def comment_settings_summary(*, comment: Comment) -> str:
+    """A suggestion's settings in words, naming the parts of the revision it was made on."""
+    if comment.settings is None:
+        return ""
+    parts = comment.revision.parts if comment.revision is not None else None
+    return settings_summary(settings=comment.settings, parts=parts)
+
+
+DIFF_CACHE_S = 7 * 24 * 3600
+
+
+def revision_previous(*, revision: Revision) -> Revision | None:
+    return revision.track.revisions.filter(number__lt=revision.number).order_by("-number").first()
+
+
+def revision_diff(*, revision: Revision, against: Revision | None = None) -> dict[str, Any]:
+    """What changed from ``against`` (default: the previous revision) to ``revision``, computed from
+    the notes by ``tracks.engine.diff`` and cached by the two files' hashes."""
+    from django.conf import settings as django_settings
+    from django.core.cache import cache
+
+    from tracks.engine import EngineError, load_arrangement
+    from tracks.engine.diff import diff_arrangements
+    from tracks.services.errors import TransientRenderError
+    from tracks.services.storage import revision_midi_read
+
+    base = against if against is not None else revision_previous(revision=revision)
+    key = f"revision-diff:v1:{base.midi_sha256 if base else '-'}:{revision.midi_sha256}"
+    try:
+        cached = cache.get(key)
+    except Exception:  # a cache that is down only costs the computation
+        cached = None
+    if cached is None:
+        limit = int(django_settings.MIDI_MAX_BYTES)
+        try:
+            loaded = [
+                load_arrangement(data, max_bytes=max(limit, len(data)))
+                for data in (
+                    revision_midi_read(revision=item) for item in (base, revision) if item is not None
+                )
+            ]
+        except (EngineError, TransientRenderError) as exc:
+            raise Http404(f"the arrangement cannot be read: {exc}") from exc
+        cached = diff_arrangements(loaded[0] if base is not None else None, loaded[-1]).to_dict()
+        with contextlib.suppress(Exception):  # see above
+            cache.set(key, cached, DIFF_CACHE_S)
+    return {"revision": revision.pk, "against": base.pk if base else None, **cached}
+
+
+# --- setlists ------------------------------------------------------------------------------------------
+
+
+def setlist_list(*, user: User) -> QuerySet[Setlist]:
+    return Setlist.objects.filter(owner=user).prefetch_related(_setlist_items_prefetch())
+
+
+def _setlist_items_prefetch() -> Prefetch:
+    return Prefetch(
+        "items",
+        queryset=SetlistItem.objects.select_related("track__current_revision").order_by("position", "id"),
+    )
+
+
+def setlist_get(*, user: AnyUser, setlist_id: int) -> Setlist:
+    """The caller's own setlist; anyone else's is "not found"."""
+    if user is None or not user.is_authenticated:
+        raise Http404("no such setlist")
+    setlist = setlist_list(user=user).filter(pk=setlist_id).first()
+    if setlist is None:
+        raise Http404("no such setlist")
+    return setlist
+
+
+def setlist_get_shared(*, token: str) -> Setlist:
+    """The setlist a share link opens (no login); a revoked or unknown token is "not found"."""
+    if not token:
+        raise Http404("no such setlist")
+    setlist = Setlist.objects.filter(share_token=token).prefetch_related(_setlist_items_prefetch()).first()
+    if setlist is None:
+        raise Http404("no such setlist")
+    return setlist
+
+
+def setlist_item_revision(*, item: SetlistItem) -> Revision | None:
+    """The revision a song plays (its track's current one), or None when the track was deleted, made
+    private to the setlist's owner, or has no revision: the song is then shown as unavailable."""
+    track = item.track
+    if track is None or track.current_revision is None:
+        return None
+    if not track_is_visible(track=track, user=item.setlist.owner):
+        return None
+    return track.current_revision
+
+
+def setlist_item_duration_s(*, item: SetlistItem, revision: Revision | None = None) -> float:
+    """About how long the song plays in its variant (count-in included), without its gap."""
+    revision = revision if revision is not None else setlist_item_revision(item=item)
+    if revision is None:
+        return 0.0
+    analysis = revision.analysis or {}
+    tempo = float(item.settings.get("tempo", 1.0) or 1.0)
+    bpm = float(analysis.get("tempo_bpm") or 120.0)
+    count_in_s = int(item.settings.get("count_in", 0) or 0) * 4 * 60.0 / (bpm * tempo)
+    return float(analysis.get("duration_s") or 0.0) / tempo + count_in_s
+
+
+def setlist_duration_s(*, setlist: Setlist) -> float:
+    """Songs and gaps, in seconds."""
+    return sum(setlist_item_duration_s(item=item) + item.gap_s for item in setlist.items.all())
+
+
+def setlist_song_filename(
+    *, number: int, title: str, key: str, bpm: float | None, extension: str = ".mp3"
+) -> str:
+    """``01 Title (E major, 82 bpm).mp3``: safe on every file system."""
+    clean = unicodedata.normalize("NFKC", title)
+    clean = re.sub(r"\s+", " ", _UNSAFE_FILENAME.sub("", clean)).strip(" .") or "Song"
+    details = [text for text in (key, f"{round(bpm):d} bpm" if bpm else "") if text]
+    suffix = f" ({', '.join(details)})" if details else ""
+    return f"{number:02d} {clean[:100]}{suffix}{extension}"
+
+
+def setlist_export_get(*, user: AnyUser, export_id: int) -> SetlistExport:
+    if user is None or not user.is_authenticated:
+        raise Http404("no such export")
+    export = SetlistExport.objects.select_related("setlist").filter(pk=export_id, setlist__owner=user).first()
+    if export is None:
+        raise Http404("no such export")
+    return export
+
+
+def comment_bar_changed_in(*, comment: Comment, limit: int = 12) -> Revision | None:
+    """The first later revision (up to the track's current one) whose notes changed in the bar the
+    comment is pinned to, or None (not pinned, no later revision, or the bar is unchanged)."""
+    if comment.at_bar is None or comment.revision is None:
+        return None
+    later = comment.track.revisions.filter(number__gt=comment.revision.number).order_by("number")[:limit]
+    previous = comment.revision
+    for revision in later:
+        try:
+            diff = revision_diff(revision=revision, against=previous)
+        except Http404:
+            return None
+        for part in diff["parts"]:
+            if any(first <= comment.at_bar <= last for first, last in part["changed_bars"]):
+                return revision
+        previous = revision
+    return None
+
+
+def render_bar_grid(*, render: Render, max_bars: int = 2000) -> list[float]:
+    """Seconds in ``render`` where bars 1, 2, … start, and where the bar after the last one would:
+    the grid the A/B player maps positions with (bar and fraction of bar, across tempi)."""
+    analysis = render.revision.analysis
+    timeline = Timeline.from_analysis(analysis)
+    end = float(analysis.get("duration_s", 0.0))
+    grid: list[float] = []
+    for bar in range(1, max_bars + 1):
+        if timeline.seconds_at(bar, 1.0) > end + 1e-6 and len(grid) >= 2:
+            break
+        grid.append(
+            round(timeline.seconds_at(bar, 1.0, tempo_ratio=render.tempo, count_in_bars=render.count_in), 4)
+        )
+    return grid
+
+
+def ab_seconds(*, grid_from: list[float], grid_to: list[float], seconds: float) -> float:
+    """The moment of the other render at the same bar and fraction of a bar (static/js/ab.js does the
+    same in the browser). Before bar 1 (a count-in) it keeps the distance to bar 1 in bars."""
+    if len(grid_from) < 2 or len(grid_to) < 2:
+        return seconds
+    if seconds < grid_from[0]:
+        bars = (grid_from[0] - seconds) / (grid_from[1] - grid_from[0])
+        return max(0.0, grid_to[0] - bars * (grid_to[1] - grid_to[0]))
+    index = min(bisect.bisect_right(grid_from, seconds) - 1, len(grid_from) - 2)
+    fraction = min(1.0, (seconds - grid_from[index]) / (grid_from[index + 1] - grid_from[index]))
+    if index + 1 >= len(grid_to):
+        return grid_to[-1]
+    return grid_to[index] + fraction * (grid_to[index + 1] - grid_to[index])
+
+
+def ab_pair(*, revision: Revision) -> tuple[Render, Render] | None:
+    """Two finished renders of the same settings, of the previous revision and of this one, for A/B."""
+    previous = revision_previous(revision=revision)
+    if previous is None:
+        return None
+    done = Render.objects.filter(status=RenderStatus.DONE).exclude(audio="")
+    for render in done.filter(revision=revision).order_by("-last_accessed_at")[:20]:
+        other = done.filter(revision=previous, settings_hash=render.settings_hash).first()
+        if other is not None:
+            return other, render
+    return None

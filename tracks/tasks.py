@@ -11,11 +11,14 @@ import logging
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
 
+from backtrack.metrics import render_observe
 from tracks import services
 from tracks.engine import EngineError
+from tracks.models import Render, RenderStatus
 from tracks.services.render_execution import render_heartbeat
+from tracks.services.stems import stems_fetch
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +39,28 @@ def render_run(self: Task, render_id: int) -> str:
     if render is None:
         return "skipped"
     try:
+        return _render_run_claimed(self, render)
+    finally:
+        _render_observe(render_id)
+
+
+def _render_observe(render_id: int) -> None:
+    """Count a render that ended (done or failed) for /metrics; a released (retried) one is not."""
+    ended = Render.objects.filter(pk=render_id, status__in=(RenderStatus.DONE, RenderStatus.FAILED))
+    try:
+        row = ended.values("status", "started_at", "finished_at").first()
+    except DatabaseError:
+        logger.warning("render %s: could not count it for /metrics", render_id, exc_info=True)
+        return
+    if row is not None:
+        render_observe(status=row["status"], started_at=row["started_at"], finished_at=row["finished_at"])
+
+
+def _render_run_claimed(self: Task, render: Render) -> str:
+    render_id = render.pk
+    try:
         with render_heartbeat(render=render):
+            stems_fetch(render=render)
             render = services.render_execute(render=render)
     except SoftTimeLimitExceeded:
         limit = settings.CELERY_TASK_SOFT_TIME_LIMIT
@@ -57,28 +81,12 @@ def render_run(self: Task, render_id: int) -> str:
     return str(render.status)
 
 
-STEMS_DEFER_S = 15
-STEMS_MAX_DEFERRALS = 20
-
-
-@shared_task(
-    bind=True,
-    name="tracks.tasks.render_stems_prepare",
-    acks_late=False,
-    max_retries=STEMS_MAX_DEFERRALS,
-    ignore_result=True,
-)
-def render_stems_prepare(self: Task, render_id: int) -> bool:
-    """Per-part stems after a first render, so later mix changes skip synthesis (best effort).
-
-    Low priority by deferral: while renders are queued it steps back and tries again later.
-    """
+@shared_task(name="tracks.tasks.render_stems_prepare", acks_late=False, ignore_result=True)
+def render_stems_prepare(render_id: int) -> bool:
+    """Per-part stems after a first render, shared through storage, so later mix changes skip
+    synthesis on every worker (best effort). Low priority because of its queue (``stems``)."""
     try:
         return services.render_stems_prepare(render_id=render_id)
-    except services.StemsDeferred as exc:
-        if self.request.retries >= STEMS_MAX_DEFERRALS:
-            return False
-        raise self.retry(exc=exc, countdown=STEMS_DEFER_S) from exc
     except EngineError as exc:
         logger.warning("stems for render %s were not prepared: %s", render_id, exc)
         return False
@@ -100,3 +108,12 @@ def renders_prune() -> dict[str, int]:
 def notifications_email_digest() -> int:
     """Email the notifications that waited for their recipient's batching interval to pass."""
     return services.notification_emails_digest()
+
+
+@shared_task(name="tracks.tasks.setlist_export_run", ignore_result=True)
+def setlist_export_run(export_id: int) -> str:
+    """Render a setlist export (progress "3 of 8 songs" on its row). Idempotent: only a queued export runs."""
+    from tracks.services.setlists import setlist_export_run as run
+
+    export = run(export_id=export_id)
+    return "skipped" if export is None else str(export.status)

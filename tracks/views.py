@@ -52,6 +52,7 @@ from tracks.services import (
     track_create,
     track_create_check,
 )
+from tracks.services.sounds import render_sound_details
 
 RECENT_RENDERS = 8
 HOME_PAGE_SIZE = 24
@@ -166,6 +167,7 @@ def _render_summary(render_obj: Render, names: dict[int, str]) -> dict[str, Any]
         details.append("click")
     if render_obj.count_in:
         details.append(f"{render_obj.count_in}-bar count-in")
+    details += render_sound_details(render=render_obj, names=names)
     bpm = selectors.render_tempo_bpm(render=render_obj)
     return {
         "render": render_obj,
@@ -404,10 +406,13 @@ def render_audio(request: HttpRequest, pk: int) -> HttpResponseBase:
     render_obj = selectors.render_get(user=request.user, render_id=pk)
     if render_obj.status != RenderStatus.DONE or not render_obj.audio:
         raise Http404("this render has no audio yet")
+    content_type = selectors.render_content_type(render=render_obj)
+    if content_type not in ("audio/mpeg", "audio/wav"):
+        raise Http404("this render is a download, not something to play")
     range_header = request.headers.get("Range")
     try:
         response = http_ranges.stored_file_response(
-            render_obj.audio, range_header=range_header, content_type="audio/mpeg"
+            render_obj.audio, range_header=range_header, content_type=content_type
         )
     except OSError as exc:
         raise Http404("the audio of this render is gone; render it again") from exc

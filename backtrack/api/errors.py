@@ -1,7 +1,8 @@
 """One error shape for the whole API: ``{"detail": "<reason>", "errors": {field: [messages]}}``.
 
 DRF's own exceptions, Django's ValidationError/PermissionDenied/Http404 raised by services, and the
-conditions of ``backtrack.errors`` (a backing service down: 503; an allowance used up: 429) all become
+conditions of ``backtrack.errors`` (a backing service down: 503; an allowance used up: 429; a step that
+does not fit the current state: 409) all become
 JSON with a reason a person understands; none of them is a 500. Apps subclass those conditions, so
 this handler knows no app.
 """
@@ -19,7 +20,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from backtrack.errors import LimitReached, ServiceUnavailable
+from backtrack.errors import Conflict, LimitReached, ServiceUnavailable
 
 
 def _django_validation_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
@@ -63,6 +64,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": str(exc.retry_after_s)},
         )
+    if isinstance(exc, Conflict):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, LimitReached):
         headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
         return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS, headers=headers)

@@ -22,20 +22,31 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from backtrack.celery import app as celery_app
+from backtrack.queues import DEFAULT_QUEUE, QUEUES, queue_name
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY_BIN = Path(sys.executable).with_name("celery")
 
 
-def celery_test_queue() -> str:
-    """The Celery queue tests publish to (set by backtrack.test_settings, not by the base settings).
+def celery_test_prefix() -> str:
+    """The name every queue of the tests starts with (set by backtrack.test_settings only).
 
-    No fallback to Celery's default queue: purging that would drop a developer's real tasks.
+    No fallback to the real queues: purging those would drop a developer's real tasks.
     """
-    queue = getattr(django_settings, "CELERY_TASK_DEFAULT_QUEUE", None)
-    if not isinstance(queue, str) or not queue:
-        pytest.fail("CELERY_TASK_DEFAULT_QUEUE is not set; run the tests with backtrack.test_settings")
-    return queue
+    prefix = getattr(django_settings, "TEST_QUEUE_PREFIX", None)
+    if not isinstance(prefix, str) or not prefix:
+        pytest.fail("TEST_QUEUE_PREFIX is not set; run the tests with backtrack.test_settings")
+    return prefix
+
+
+def celery_test_queue() -> str:
+    """The tests' render queue (renders, and tasks without a route, are published there)."""
+    return queue_name(DEFAULT_QUEUE, prefix=celery_test_prefix())
+
+
+def celery_test_queues() -> list[str]:
+    """The tests' renders, stems and maintenance queues."""
+    return [queue_name(queue, prefix=celery_test_prefix()) for queue in QUEUES]
 
 
 def database_url() -> str:
@@ -62,6 +73,7 @@ class Worker:
         *,
         beat: bool = False,
         env: dict[str, str] | None = None,
+        queues: str | None = None,
     ) -> None:
         self.log_path = tmp_path / f"worker-{uuid.uuid4().hex[:6]}.log"
         self.beat_schedule = tmp_path / "beat-schedule" if beat else None
@@ -71,7 +83,8 @@ class Worker:
             "DATABASE_URL": database_url(),
             "MEDIA_ROOT": str(media),
             "RENDER_CACHE_DIR": str(cache_dir),
-            "BACKTRACK_TEST_QUEUE": celery_test_queue(),
+            "BACKTRACK_TEST_QUEUE": celery_test_prefix(),
+            "WORKER_QUEUES": queues or ",".join(QUEUES),
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }
@@ -137,17 +150,28 @@ class Worker:
 
 
 def purge_test_queue(*, unacked: bool = False) -> None:
-    """Empty the tests' queue; ``unacked=True`` also drops the messages a killed worker of ours left
+    """Empty the tests' queues; ``unacked=True`` also drops the messages a killed worker of ours left
     unacknowledged (Redis would hand them back to some worker after the visibility timeout)."""
-    queue = celery_test_queue()
+    queues = celery_test_queues()
     with celery_app.connection_for_write() as conn:
         channel: Any = conn.default_channel
-        channel.queue_purge(queue)
+        for queue in queues:
+            channel.queue_purge(queue)
+        with channel.conn_or_acquire() as client:
+            # Bindings outlive their code in Redis: one left by an older routing (an exchange bound
+            # to several queues) would copy each message into every queue. Each test exchange is
+            # bound to its own queue only; other bindings of it are dropped (the right one stays, so
+            # publishers that declared it once need not declare it again).
+            for key in client.scan_iter(match=f"_kombu.binding*.{celery_test_prefix()}*"):
+                exchange = key.decode().split(".", 2)[2]
+                for member in client.smembers(key):
+                    if member.decode().split("\x06\x16")[-1] != exchange:
+                        client.srem(key, member)
         if not unacked:
             return
         with channel.conn_or_acquire() as client:
             for tag, raw in client.hgetall(channel.unacked_key).items():
                 with contextlib.suppress(ValueError, IndexError, TypeError):
-                    if json.loads(raw)[2] == queue:
+                    if json.loads(raw)[2] in queues:
                         client.hdel(channel.unacked_key, tag)
                         client.zrem(channel.unacked_index_key, tag)

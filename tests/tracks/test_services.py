@@ -498,13 +498,6 @@ def test_stems_are_not_prepared_for_unfinished_renders():
     assert services.render_stems_prepare(render_id=RenderFactory(status=RenderStatus.RENDERING).pk) is False
 
 
-def test_stems_step_back_while_renders_are_queued():
-    done = RenderFactory(status=RenderStatus.DONE)
-    RenderFactory(status=RenderStatus.QUEUED)
-    with pytest.raises(services.StemsDeferred):
-        services.render_stems_prepare(render_id=done.pk)
-
-
 def test_a_rerun_overwrites_the_same_file(track, performer, isolated_media):
     render, _ = services.render_request(user=performer, revision=track.current_revision, settings={})
     services.render_execute(render=services.render_claim(render_id=render.pk, task_id="a"))

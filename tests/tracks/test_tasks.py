@@ -179,18 +179,6 @@ def test_the_stems_task_is_best_effort(monkeypatch):
     assert tasks.render_stems_prepare.apply(args=[1]).get() is False
 
 
-def test_the_stems_task_defers_a_bounded_number_of_times(monkeypatch):
-    calls = []
-
-    def busy(*, render_id):
-        calls.append(render_id)
-        raise services.StemsDeferred("renders are queued")
-
-    monkeypatch.setattr(services, "render_stems_prepare", busy)
-    assert tasks.render_stems_prepare.apply(args=[7]).get() is False
-    assert len(calls) == tasks.STEMS_MAX_DEFERRALS + 1
-
-
 def test_periodic_tasks_hand_off_to_services(monkeypatch):
     monkeypatch.setattr(services, "render_requeue_stale", lambda: 3)
     monkeypatch.setattr(services, "render_prune", lambda: {"renders_deleted": 1})

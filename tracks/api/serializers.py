@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from tracks import rules, selectors
 from tracks.models import Comment, Notification, Render, RenderStatus, Revision, Track
+from tracks.services.sounds import render_effective_mix
 
 # --- tracks and revisions ----------------------------------------------------------------------
 
@@ -65,6 +66,7 @@ class TrackOutputSerializer(serializers.ModelSerializer):
             "is_public",
             "producer",
             "current_revision",
+            "default_sound",
             "created_at",
             "updated_at",
         ]
@@ -103,6 +105,7 @@ class TrackUpdateInputSerializer(serializers.Serializer):
     genre = serializers.SlugField(required=False)
     description = serializers.CharField(required=False, allow_blank=True, max_length=rules.TEXT_MAX)
     is_public = serializers.BooleanField(required=False)
+    default_sound = serializers.CharField(required=False, allow_blank=True, max_length=40)
 
 
 class RevisionCreateInputSerializer(serializers.Serializer):
@@ -163,6 +166,19 @@ class RenderCreateInputSerializer(serializers.Serializer):
     )
     click = serializers.BooleanField(required=False, default=False)
     count_in = serializers.IntegerField(required=False, default=0, help_text="0..4 bars")
+    format = serializers.CharField(required=False, default="mp3", help_text="mp3, wav, flac, stems, midi")
+    layout = serializers.CharField(required=False, default="stereo", help_text="stereo, or split")
+    cues = serializers.BooleanField(required=False, default=False, help_text="spoken count-in and sections")
+    sound = serializers.CharField(required=False, allow_blank=True, help_text="a slug of GET /api/sounds/")
+    preset = serializers.CharField(
+        required=False, allow_blank=True, help_text="full, unplugged, groove or ambient"
+    )
+    space_for_voice = serializers.FloatField(
+        required=False, help_text="dB 0..12 the accompaniment gives way in the voice's band"
+    )
+    arrangement = serializers.JSONField(
+        required=False, help_text='sections or bar ranges in order: ["Intro", "Chorus x2", "17-24"]'
+    )
 
     def validate_mix(self, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
@@ -189,6 +205,16 @@ class RenderOutputSerializer(serializers.ModelSerializer):
     mix = serializers.JSONField()
     click = serializers.BooleanField()
     count_in = serializers.IntegerField()
+    format = serializers.CharField(source="settings.format", default="mp3")
+    layout = serializers.CharField(source="settings.layout", default="stereo")
+    cues = serializers.BooleanField(source="settings.cues", default=False)
+    sound = serializers.CharField(source="settings.sound", default="")
+    preset = serializers.CharField(source="settings.preset", default="")
+    space_for_voice = serializers.FloatField(source="settings.space_for_voice", default=0.0)
+    arrangement = serializers.ListField(
+        child=serializers.CharField(), source="settings.arrangement", default=list, read_only=True
+    )
+    effective_mix = serializers.SerializerMethodField()
     revision_number = serializers.IntegerField(source="revision.number")
     track = serializers.IntegerField(source="revision.track_id")
     filename = serializers.SerializerMethodField()
@@ -210,6 +236,14 @@ class RenderOutputSerializer(serializers.ModelSerializer):
             "mix",
             "click",
             "count_in",
+            "format",
+            "layout",
+            "cues",
+            "sound",
+            "preset",
+            "space_for_voice",
+            "arrangement",
+            "effective_mix",
             "revision",
             "revision_number",
             "track",
@@ -236,6 +270,11 @@ class RenderOutputSerializer(serializers.ModelSerializer):
 
     def get_filename(self, render: Render) -> str:
         return selectors.render_download_filename(render=render)
+
+    @extend_schema_field(serializers.DictField(child=serializers.DictField()))
+    def get_effective_mix(self, render: Render) -> dict[str, dict[str, Any]]:
+        """The mix played: the preset's with the render's own mix entries over it."""
+        return render_effective_mix(render=render)
 
 
 class RenderDetailOutputSerializer(RenderOutputSerializer):
@@ -273,6 +312,9 @@ class CommentOutputSerializer(serializers.ModelSerializer):
     resolved_in_revision = serializers.IntegerField(source="resolved_in_revision.number", default=None)
     can_edit = serializers.SerializerMethodField()
     can_resolve = serializers.SerializerMethodField()
+    settings = serializers.JSONField(allow_null=True, help_text="suggested render settings, or null")
+    settings_summary = serializers.SerializerMethodField()
+    listen_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Comment
@@ -296,6 +338,9 @@ class CommentOutputSerializer(serializers.ModelSerializer):
             "edited_at",
             "can_edit",
             "can_resolve",
+            "settings",
+            "settings_summary",
+            "listen_url",
         ]
 
     def _position(self, comment: Comment) -> dict[str, Any]:
@@ -321,6 +366,17 @@ class CommentOutputSerializer(serializers.ModelSerializer):
         return bool(
             viewer and viewer.is_authenticated and viewer.pk == comment.author_id and not comment.is_deleted
         )
+
+    def get_settings_summary(self, comment: Comment) -> str:
+        return selectors.comment_settings_summary(comment=comment)
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_listen_url(self, comment: Comment) -> str | None:
+        if comment.settings is None or comment.is_deleted:
+            return None
+        path = reverse("api-comment-listen", kwargs={"pk": comment.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
     def get_can_resolve(self, comment: Comment) -> bool:
         viewer = self.context.get("viewer")
@@ -353,6 +409,7 @@ class CommentCreateInputSerializer(serializers.Serializer):
     revision = serializers.IntegerField(required=False, allow_null=True, help_text="revision id")
     render = serializers.IntegerField(required=False, allow_null=True, help_text="render id")
     at_seconds = serializers.FloatField(required=False, allow_null=True, min_value=0.0)
+    settings = serializers.JSONField(required=False, allow_null=True, help_text="render settings to suggest")
 
 
 class CommentUpdateInputSerializer(serializers.Serializer):

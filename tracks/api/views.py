@@ -306,7 +306,7 @@ class RenderDownloadApi(APIView):
             response = http_ranges.stored_file_response(
                 render.audio,
                 range_header=request.headers.get("Range"),
-                content_type="audio/mpeg",
+                content_type=selectors.render_content_type(render=render),
                 filename=selectors.render_download_filename(render=render),
                 as_attachment=True,
             )
@@ -411,6 +411,7 @@ class CommentListCreateApi(APIView):
             track=track,
             body=data["body"],
             at_seconds=data.get("at_seconds"),
+            settings=data.get("settings"),
             **_resolve_in_track(request, track.pk, data),
         )
         comment = selectors.comment_get(user=request.user, comment_id=comment.pk)

@@ -4,7 +4,8 @@ The public surface (see the engine contract) is re-exported here so callers impo
 ``tracks.engine`` only and the modules behind it can change.
 """
 
-from .analyse import analyse
+from .analyse import analyse, melody_analysis
+from .arrange import ArrangedTimeline, arranged_song, arranged_timeline, check_arrangement
 from .arrangement import Arrangement, Part
 from .config import EngineConfig
 from .encode import write_audio
@@ -12,11 +13,15 @@ from .errors import EngineError, InvalidArrangement, InvalidSettings, RenderFail
 from .keys import suggest_keys
 from .master import integrated_loudness, true_peak_dbtp
 from .notes import key_name, note_name, note_number, transpose_key
+from .outputs import CONTENT_TYPES, FORMAT_SUFFIXES, format_for_path
 from .render import PartMix, RenderResult, VariantSettings, prepare_stems, render_variant
 from .timeline import Timeline
 from .validate import load_arrangement
 
 __all__ = [
+    "CONTENT_TYPES",
+    "FORMAT_SUFFIXES",
+    "ArrangedTimeline",
     "Arrangement",
     "EngineConfig",
     "EngineError",
@@ -29,9 +34,14 @@ __all__ = [
     "Timeline",
     "VariantSettings",
     "analyse",
+    "arranged_song",
+    "arranged_timeline",
+    "check_arrangement",
+    "format_for_path",
     "integrated_loudness",
     "key_name",
     "load_arrangement",
+    "melody_analysis",
     "note_name",
     "note_number",
     "prepare_stems",

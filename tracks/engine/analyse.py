@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .notes import key_name, note_name
+from .sections import bar_grid, find_sections
 
 if TYPE_CHECKING:
     from .arrangement import Arrangement
@@ -128,6 +129,7 @@ def analyse(arrangement: "Arrangement") -> dict[str, Any]:
         )
     notes = arrangement.notes
     start_s = float(notes.start.min()) if notes.start.size else 0.0
+    grid = bar_grid(arrangement)
     return {
         "duration_s": round(end_s, 2),
         "start_s": round(start_s, 3),
@@ -155,6 +157,8 @@ def analyse(arrangement: "Arrangement") -> dict[str, Any]:
             or [[0.0, 4, 4]],
             "end_s": round(end_s, 4),
         },
+        "bars": grid.count,
+        "sections": find_sections(arrangement, grid),
     }
 
 
@@ -451,6 +455,33 @@ def _melody_part(arrangement: "Arrangement") -> tuple[int | None, float, bool]:
     clarity = float(np.clip((best_score - runner_up) / 2.0, 0.0, 1.0))
     confidence = round(quality * (0.5 + 0.5 * clarity), 2)
     return best, confidence, features[best]["chordal"] > 0.0
+
+
+def melody_analysis(arrangement: "Arrangement", part: int | None) -> dict[str, Any]:
+    """The analysis's melody fields for a melody part chosen by a person (``None``: no melody).
+
+    ``melody_confidence`` is 1 (a person said so); ``melody_top_line`` says whether the part has
+    chords, so its top line is the tune; ``melody_histogram`` is what key suggestions fit.
+    Raises ValueError when ``part`` is not a pitched part of the arrangement.
+    """
+    if part is None:
+        return {
+            "melody_part": None,
+            "melody_confidence": 1.0,
+            "melody_top_line": False,
+            "melody_histogram": [],
+        }
+    pitched = {p.index for p in arrangement.parts if not p.is_drum}
+    if part not in pitched:
+        raise ValueError(f"part {part} is not a pitched part of this arrangement")
+    features = melody_features(arrangement).get(part)
+    top_line = bool(features and features["chordal"] > 0.0)
+    return {
+        "melody_part": part,
+        "melody_confidence": 1.0,
+        "melody_top_line": top_line,
+        "melody_histogram": _melody_histogram(arrangement, part, top_line),
+    }
 
 
 def _melody_histogram(arrangement: "Arrangement", melody: int | None, top_line: bool) -> list[list[float]]:

@@ -1,11 +1,12 @@
-"""Parallel synthesis: a few long-lived render threads, each with its own FluidSynth and SoundFont.
+"""Parallel synthesis: a few long-lived render threads, each with its own FluidSynth (sharing one SoundFont).
 
 One FluidSynth synth is single-threaded (its own multi-core option makes a render slower), so the
 engine gets parallelism by rendering part groups or stems with separate synths. Threads, not
 processes: the synth's work happens inside ``fluid_synth_write_float``, a ctypes call that releases
 the GIL, so threads scale like processes, and they also work inside Celery's prefork children,
-which are daemonic and may not start processes of their own. Each thread keeps its synth, so a
-SoundFont is loaded once per thread, not once per render.
+which are daemonic and may not start processes of their own. Each thread keeps its synth, and the
+synths of a process share one loaded copy of each SoundFont (``synth._SharedSoundFonts``): measured
+with FluidR3, a worker's peak RSS went from 447 to 299 MB with two render threads, 767 to 315 MB with four.
 
 Parallelism is only worth it on an idle machine: a group render runs reverb and chorus once per
 group, so splitting costs about a third more CPU. ``cpu_share`` therefore takes every core only

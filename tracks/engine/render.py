@@ -26,22 +26,27 @@ import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from . import pool
+from .arrange import arranged_song
 from .arrangement import Arrangement
 from .config import DEFAULT_CONFIG, EngineConfig
+from .cues import cue_stem
 from .encode import AudioWriter, SpliceFailed, open_audio_writer
 from .errors import InvalidSettings, RenderFailed
 from .master import GainPlan, TruePeakMeter, plan_gain
 from .mix import StemMixer, summarise_stems, waveform_peaks
 from .notes import transpose_key
+from .presets import effective_mix, mix_to_dict
 from .settings import PartMix, VariantSettings
-from .synth import StemJob, StemResult
+from .synth import StemJob, StemResult, synth_identity
 from .transform import Performance, perform
+from .voice_space import make_space
 
 __all__ = ["PartMix", "RenderResult", "VariantSettings", "prepare_stems", "render_variant"]
 
@@ -68,6 +73,7 @@ class RenderResult:
     peaks: list[float]
     stems_reused: bool
     warnings: list[str] = field(default_factory=list)
+    effective_mix: dict[str, dict[str, Any]] = field(default_factory=dict)  # the preset with the mix over it
 
 
 @dataclass
@@ -93,7 +99,7 @@ def render_variant(
     progress: Callable[[float], None] | None = None,
     config: EngineConfig = DEFAULT_CONFIG,
 ) -> RenderResult:
-    """Render one variant to ``out_path`` (.mp3 or .wav); raises InvalidSettings or RenderFailed.
+    """Render one variant to ``out_path`` (.mp3 .wav .flac .zip .mid); raises InvalidSettings, RenderFailed.
 
     ``stem_dir`` caches per-part stems (see :func:`prepare_stems`) and holds the render's scratch
     files; ``progress`` is called with the fraction done (0..1); ``config`` says how many threads,
@@ -102,8 +108,23 @@ def render_variant(
     """
     out = Path(out_path)
     suffix = out.suffix.lower()
+    # The arrangement comes before every other transform (tempo, key, click, outputs act on it).
+    arrangement = arranged_song(arrangement, settings.arrangement, tempo=settings.tempo)
+    from . import outputs  # here, not at the top: outputs builds on this module
+
+    if outputs.handles(out, settings):  # FLAC, stems ZIP, MIDI, split layout
+        return outputs.render_output(
+            arrangement,
+            settings,
+            out_path=out,
+            soundfont=soundfont,
+            stem_dir=stem_dir,
+            tags=tags,
+            progress=progress,
+            config=config,
+        )
     if suffix not in (".mp3", ".wav"):
-        raise InvalidSettings(f"output must end in .mp3 or .wav, not {out.name!r}")
+        raise InvalidSettings(f"output must end in .mp3, .wav, .flac, .zip or .mid, not {out.name!r}")
     settings.validate(len(arrangement.parts))
     settings = settings.normalised()
     soundfont_path = Path(soundfont)
@@ -114,7 +135,8 @@ def render_variant(
 
     if stem_dir is not None:
         Path(stem_dir).mkdir(parents=True, exist_ok=True)
-    part_gains = settings.part_gains(len(arrangement.parts))
+    mix = effective_mix(arrangement.analysis.get("parts", []), settings, _melody_part(arrangement))
+    part_gains = effective_part_gains(arrangement, settings)
     scratch = Path(tempfile.mkdtemp(prefix="backtrack-render-", dir=stem_dir))
     try:
         cached = None
@@ -130,6 +152,18 @@ def render_variant(
         # The mix is summed from the stems in both passes instead of being written out between
         # them: summing the few inputs again is cheaper than writing and reading a whole mix file.
         paths, gains = _mix_inputs(stems, part_gains)
+        if settings.space_for_voice and _voice_part(arrangement, settings) is not None:
+            paths, gains = _with_space_for_voice(arrangement, settings, stems, part_gains, scratch)
+        if settings.cues:  # spoken cues: one more stem, mixed like the click
+            cues = cue_stem(
+                arrangement,
+                tempo=settings.tempo,
+                count_in=settings.count_in,
+                frames=stems.frames,
+                directory=scratch,
+                cache_dir=stem_dir,
+            )
+            paths, gains = [*paths, cues], [*gains, 1.0]
         summary = summarise_stems(paths, gains, stems.frames, SAMPLE_RATE, parallel=config.render_threads)
         report(0.85)
         frames = min(
@@ -160,6 +194,7 @@ def render_variant(
         peaks=waveform_peaks(summary.row_peak[: -(-frames // summary.row)], plan.row_gain),
         stems_reused=reused,
         warnings=list(stems.warnings),
+        effective_mix=mix_to_dict(mix),
     )
 
 
@@ -182,6 +217,7 @@ def prepare_stems(
     """
     settings.validate(len(arrangement.parts))
     settings = settings.normalised()
+    arrangement = arranged_song(arrangement, settings.arrangement, tempo=settings.tempo)
     soundfont_path = Path(soundfont)
     if not soundfont_path.is_file():
         raise RenderFailed(f"SoundFont not found: {soundfont_path}")
@@ -240,6 +276,7 @@ def _stem_directory(
     stat = soundfont.stat()
     identity = (
         f"{arrangement.sha256}:{settings.stem_key()}:{soundfont.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+        f":{synth_identity()}"
     )
     digest = hashlib.sha256(f"{identity}:{STEM_LAYOUT_VERSION}".encode()).hexdigest()[:32]
     return Path(stem_dir) / digest
@@ -257,11 +294,59 @@ def _render_groups(
     """The audible parts synthesized as a few balanced groups of equal gain, in a scratch folder."""
     performance = _perform(arrangement, settings)
     with pool.cpu_share(config=config) as parallel:
-        groups, gains = _balanced_groups(arrangement, performance, part_gains, parallel)
+        alone = _voice_part(arrangement, settings)
+        groups, gains = _balanced_groups(arrangement, performance, part_gains, parallel, alone=alone)
         _check_scratch(len(groups), _stem_frames(performance), config)
         stems = _synthesize(performance, groups, soundfont, scratch, report, parallel=parallel, config=config)
     stems.gains = gains
     return stems
+
+
+def effective_part_gains(arrangement: Arrangement, settings: VariantSettings) -> list[float]:
+    """Linear gain per part of the mix ``settings`` play: the preset's with the explicit mix over it.
+
+    Every output (MP3, WAV and the other formats) should mix with these rather than
+    ``settings.part_gains``, which knows nothing of presets.
+    """
+    mix = effective_mix(arrangement.analysis.get("parts", []), settings, _melody_part(arrangement))
+    return replace(settings, mix=mix).part_gains(len(arrangement.parts))
+
+
+def _melody_part(arrangement: Arrangement) -> int | None:
+    melody = arrangement.analysis.get("melody_part")
+    return melody if isinstance(melody, int) and 0 <= melody < len(arrangement.parts) else None
+
+
+def _voice_part(arrangement: Arrangement, settings: VariantSettings) -> int | None:
+    """The melody part when the render makes space for the voice (its notes key the cut)."""
+    return _melody_part(arrangement) if settings.space_for_voice else None
+
+
+def _with_space_for_voice(
+    arrangement: Arrangement,
+    settings: VariantSettings,
+    stems: _StemSet,
+    part_gains: list[float],
+    scratch: Path,
+) -> tuple[list[Path], list[float]]:
+    """Mix inputs whose accompaniment is carved around the melody (see :mod:`.voice_space`)."""
+    melody = _voice_part(arrangement, settings)
+    assert melody is not None
+    gains = stems.gains or [
+        sum(part_gains[index] if index < len(part_gains) else 1.0 for index in parts) / len(parts)
+        for parts in stems.parts
+    ]
+    return make_space(
+        _perform(arrangement, settings),
+        melody_part=melody,
+        stem_paths=stems.paths,
+        stem_parts=stems.parts,
+        stem_gains=gains,
+        frames=stems.frames,
+        scratch=scratch,
+        cut_db=settings.space_for_voice,
+        voice_range=settings.voice_range,
+    )
 
 
 def _stem_frames(performance: Performance) -> int:
@@ -325,11 +410,14 @@ def _balanced_groups(
     performance: Performance,
     part_gains: list[float],
     count: int,
+    *,
+    alone: int | None = None,
 ) -> tuple[list[list[int]], list[float]]:
     """Audible parts in ``count`` lanes of similar synthesis cost (sounding note time).
 
     A group is the parts of one lane that share a gain, so each group is mixed with one exact gain;
-    muted parts are not synthesized at all. Returns the groups and their linear gains.
+    muted parts are not synthesized at all; part ``alone`` (the melody, for the space for the voice)
+    gets a group of its own. Returns the groups and their linear gains.
     """
     notes = arrangement.notes
     cost = np.bincount(notes.part, weights=notes.end - notes.start, minlength=len(arrangement.parts))
@@ -348,6 +436,12 @@ def _balanced_groups(
         for gain, group in lane.items():
             groups.append(sorted(group))
             gains.append(gain)
+    for group in groups:
+        if alone in group and len(group) > 1:
+            group.remove(alone)
+            groups.append([alone])
+            gains.append(part_gains[alone])
+            break
     if performance.has_click:
         groups.append([performance.click_part])
         gains.append(1.0)

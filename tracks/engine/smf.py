@@ -41,6 +41,7 @@ class RawMidi:
     track_names: dict[int, str] = field(default_factory=dict)
     instrument_names: dict[int, str] = field(default_factory=dict)
     markers: list[tuple[int, str]] = field(default_factory=list)
+    cue_points: list[tuple[int, str]] = field(default_factory=list)
     end_tick: int = 0  # the last End of Track, the file's own idea of its length
     note_count: int = 0
 
@@ -135,6 +136,7 @@ def read_smf(data: bytes) -> RawMidi:
     raw.time_signatures.sort(key=lambda item: item[0])
     raw.key_signatures.sort(key=lambda item: item[0])
     raw.markers.sort(key=lambda item: item[0])
+    raw.cue_points.sort(key=lambda item: item[0])
     return raw
 
 
@@ -251,5 +253,7 @@ def _read_track(
             raw.instrument_names[track_index] = _text(payload)
         elif meta_type == 0x06:
             raw.markers.append((tick, _text(payload)))
+        elif meta_type == 0x07:
+            raw.cue_points.append((tick, _text(payload)))
     raw.note_count = notes
     raw.end_tick = max(raw.end_tick, tick)

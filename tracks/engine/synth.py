@@ -34,6 +34,21 @@ FLUID_BLOCK = 64
 QUIET_AFTER_S = 2.0  # once no voice sounds for this long, the reverb tail has died away
 CHANNELS = 16
 _CC_SUSTAIN, _CC_SOSTENUTO, _CC_ALL_NOTES_OFF = 64, 66, 123
+# Reverb and chorus set explicitly, not left to whichever FluidSynth version's defaults: a medium
+# room, a little damped so pads stay clear of the voice, and a light chorus. They are part of the
+# stem cache's key (see ``synth_identity``), so changing them never serves stems made with others.
+EFFECTS: dict[str, float | int] = {
+    "synth.reverb.active": 1,
+    "synth.reverb.room-size": 0.5,
+    "synth.reverb.damp": 0.3,
+    "synth.reverb.width": 0.8,
+    "synth.reverb.level": 0.6,
+    "synth.chorus.active": 1,
+    "synth.chorus.nr": 3,
+    "synth.chorus.level": 1.2,
+    "synth.chorus.speed": 0.3,
+    "synth.chorus.depth": 8.0,
+}
 
 _lib = ctypes.CDLL(fluidsynth.lib)
 _void_p, _int, _double = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
@@ -42,6 +57,7 @@ _SIGNATURES: dict[str, tuple[type, list[type]]] = {
     "delete_fluid_settings": (None, [_void_p]),  # type: ignore[dict-item]
     "fluid_settings_setnum": (_int, [_void_p, ctypes.c_char_p, _double]),
     "fluid_settings_setint": (_int, [_void_p, ctypes.c_char_p, _int]),
+    "fluid_version_str": (ctypes.c_char_p, []),
     "new_fluid_synth": (_void_p, [_void_p]),
     "delete_fluid_synth": (None, [_void_p]),  # type: ignore[dict-item]
     "fluid_synth_sfload": (_int, [_void_p, ctypes.c_char_p, _int]),
@@ -78,6 +94,16 @@ _lib.fluid_set_log_function.argtypes = [_int, _void_p, _void_p]
 _lib.fluid_set_log_function(_FLUID_WARN, None, None)
 
 
+def fluidsynth_version() -> str:
+    return (_lib.fluid_version_str() or b"unknown").decode()
+
+
+def synth_identity() -> str:
+    """What besides the events and the SoundFont decides a stem's samples: FluidSynth and its effects."""
+    effects = ",".join(f"{name}={value}" for name, value in sorted(EFFECTS.items()))
+    return f"fluidsynth {fluidsynth_version()}; {effects}"
+
+
 @dataclass(frozen=True)
 class StemJob:
     """Events for one render (a part, a group of parts, or the click) and where to write it."""
@@ -98,6 +124,58 @@ class StemResult:
     synthesized_frames: int
 
 
+class _SharedSoundFonts:
+    """Each SoundFont loaded once per process and lent to every synth of it.
+
+    FluidR3's samples take ~150 MB in memory; a copy per render thread made a four-thread worker hold
+    767 MB (measured). A SoundFont is loaded by a small owner synth of its own and added to each render
+    thread's synth with ``fluid_synth_add_sfont``, which shares the loaded presets and sample data
+    (read-only while rendering; a synth never unloads what it did not load). A SoundFont no synth
+    uses is kept until another one is needed, then unloaded, so a worker that switches sound sets
+    holds the ones in use plus the last one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fonts: dict[str, tuple[int, int, int, int]] = {}  # path: (settings, owner, sfont id, sfont)
+        self._users: dict[str, int] = {}
+
+    def acquire(self, path: str) -> int:
+        """The loaded SoundFont at ``path`` (loading it if needed); pair with :meth:`release`."""
+        with self._lock:
+            if path not in self._fonts:
+                self._drop_idle(keep=None)
+                settings = _lib.new_fluid_settings()
+                owner = _lib.new_fluid_synth(settings)
+                sfont_id = _lib.fluid_synth_sfload(owner, os.fsencode(path), 0) if owner else -1
+                sfont = _lib.fluid_synth_get_sfont_by_id(owner, sfont_id) if sfont_id >= 0 else None
+                if not sfont:
+                    if owner:
+                        _lib.delete_fluid_synth(owner)
+                    _lib.delete_fluid_settings(settings)
+                    raise RenderFailed(f"FluidSynth could not load the SoundFont {path}")
+                self._fonts[path] = (settings, owner, sfont_id, sfont)
+                self._users[path] = 0
+            self._users[path] += 1
+            return self._fonts[path][3]
+
+    def release(self, path: str) -> None:
+        with self._lock:
+            self._users[path] -= 1
+            self._drop_idle(keep=path)
+
+    def _drop_idle(self, keep: str | None) -> None:
+        for path in [path for path, users in self._users.items() if users == 0 and path != keep]:
+            settings, owner, sfont_id, _sfont = self._fonts.pop(path)
+            del self._users[path]
+            _lib.fluid_synth_sfunload(owner, sfont_id, 0)
+            _lib.delete_fluid_synth(owner)
+            _lib.delete_fluid_settings(settings)
+
+
+_SHARED = _SharedSoundFonts()
+
+
 class Synth:
     """One FluidSynth instance; reuse it through ``thread_synth``."""
 
@@ -108,24 +186,31 @@ class Synth:
         _lib.fluid_settings_setnum(self._settings, b"synth.gain", 0.2)
         _lib.fluid_settings_setint(self._settings, b"synth.midi-channels", CHANNELS)
         _lib.fluid_settings_setint(self._settings, b"synth.cpu-cores", 1)
+        for name, value in EFFECTS.items():
+            if isinstance(value, int):
+                _lib.fluid_settings_setint(self._settings, name.encode(), value)
+            else:
+                _lib.fluid_settings_setnum(self._settings, name.encode(), value)
         self._synth = _lib.new_fluid_synth(self._settings)
         if not self._synth:
             raise RenderFailed("FluidSynth could not start")
         self.soundfont = ""
-        self._sfont_id = -1
+        self._sfont: int | None = None
         self.load(soundfont)
 
     def load(self, soundfont: str) -> None:
+        """Use ``soundfont``: the process's shared copy (see :class:`_SharedSoundFonts`)."""
         if soundfont == self.soundfont:
             return
-        if self._sfont_id >= 0:
-            _lib.fluid_synth_sfunload(self._synth, self._sfont_id, 1)
         if not Path(soundfont).is_file():
             raise RenderFailed(f"SoundFont not found: {soundfont}")
-        sfont_id = _lib.fluid_synth_sfload(self._synth, os.fsencode(soundfont), 1)
-        if sfont_id < 0:
-            raise RenderFailed(f"FluidSynth could not load the SoundFont {soundfont}")
-        self._sfont_id = sfont_id
+        sfont = _SHARED.acquire(soundfont)
+        if self._sfont is not None:
+            _lib.fluid_synth_remove_sfont(self._synth, self._sfont)
+            _SHARED.release(self.soundfont)
+        self._sfont = sfont
+        _lib.fluid_synth_add_sfont(self._synth, sfont)
+        _lib.fluid_synth_program_reset(self._synth)
         self.soundfont = soundfont
 
     def reset(self) -> None:
@@ -136,13 +221,13 @@ class Synth:
         Moving the loaded SoundFont into a freshly created synth costs milliseconds, keeps the
         SoundFont loaded once, and makes every render a pure function of its events.
         """
-        sfont = _lib.fluid_synth_get_sfont_by_id(self._synth, self._sfont_id)
+        sfont = self._sfont
         _lib.fluid_synth_remove_sfont(self._synth, sfont)
         _lib.delete_fluid_synth(self._synth)
         self._synth = _lib.new_fluid_synth(self._settings)
         if not self._synth:
             raise RenderFailed("FluidSynth could not start")
-        self._sfont_id = _lib.fluid_synth_add_sfont(self._synth, sfont)
+        _lib.fluid_synth_add_sfont(self._synth, sfont)
         _lib.fluid_synth_program_reset(self._synth)
 
     def render(self, job: StemJob) -> StemResult:

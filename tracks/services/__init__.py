@@ -11,9 +11,9 @@ from tracks.services.errors import (
     CommentLimitReached,
     RenderLimitReached,
     RenderQueueUnavailable,
-    StemsDeferred,
     TransientRenderError,
 )
+from tracks.services.melody import revision_melody_set
 from tracks.services.notifications import (
     notification_create,
     notification_emails_digest,
@@ -34,6 +34,24 @@ from tracks.services.renders import (
     render_settings_normalise,
     render_stems_enqueue,
 )
+from tracks.services.sections import (
+    revision_sections,
+    revision_sections_update,
+    saved_arrangement_delete,
+    saved_arrangement_list,
+    saved_arrangement_save,
+)
+from tracks.services.setlists import (
+    setlist_create,
+    setlist_delete,
+    setlist_export_request,
+    setlist_item_add,
+    setlist_item_delete,
+    setlist_item_update,
+    setlist_share_renew,
+    setlist_share_revoke,
+    setlist_update,
+)
 from tracks.services.tracks import (
     revision_create,
     track_change_check,
@@ -47,7 +65,6 @@ __all__ = [
     "CommentLimitReached",
     "RenderLimitReached",
     "RenderQueueUnavailable",
-    "StemsDeferred",
     "TransientRenderError",
     "comment_delete",
     "comment_post",
@@ -71,6 +88,21 @@ __all__ = [
     "render_stems_prepare",
     "render_storage_name",
     "revision_create",
+    "revision_melody_set",
+    "revision_sections",
+    "revision_sections_update",
+    "saved_arrangement_delete",
+    "saved_arrangement_list",
+    "saved_arrangement_save",
+    "setlist_create",
+    "setlist_delete",
+    "setlist_export_request",
+    "setlist_item_add",
+    "setlist_item_delete",
+    "setlist_item_update",
+    "setlist_share_renew",
+    "setlist_share_revoke",
+    "setlist_update",
     "track_change_check",
     "track_create",
     "track_create_check",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,6 +18,8 @@ from tracks.engine import Timeline
 from tracks.models import Comment, NotificationKind, Render, Revision, Track
 from tracks.services.errors import CommentLimitReached
 from tracks.services.notifications import notification_create
+from tracks.services.renders import render_settings_normalise
+from tracks.services.sections import render_arranged_timeline
 
 
 def _check_comment_rate(user: User) -> None:
@@ -41,6 +44,20 @@ def _position_from_seconds(
     timeline = Timeline.from_analysis(revision.analysis)
     tempo_ratio = render.tempo if render is not None else 1.0
     count_in = render.count_in if render is not None else 0
+    arranged = (
+        render_arranged_timeline(revision=revision, settings=render.settings) if render is not None else None
+    )
+    if render is not None and arranged is not None:
+        # A moment of an arranged render is stored against the bar of the song as written.
+        if at_seconds < 0:
+            raise ValidationError({"at_seconds": ["a moment cannot be before the start of the render"]})
+        end = arranged.count_in_s(count_in, tempo_ratio) + arranged.length_s / tempo_ratio
+        if at_seconds > max(end, render.duration_s or 0.0) + 0.5:
+            raise ValidationError(
+                {"at_seconds": [f"that moment is past the end of the render ({clock(end)})"]}
+            )
+        bar, beat = arranged.position_at(at_seconds, tempo_ratio=tempo_ratio, count_in_bars=count_in)
+        return int(bar), round(float(beat), 3)
     music_start = timeline.seconds_at(1, 1.0, tempo_ratio=tempo_ratio, count_in_bars=count_in)
     length = music_start + float(revision.analysis.get("duration_s", 0.0)) / tempo_ratio
     if render is not None and render.duration_s:
@@ -64,8 +81,13 @@ def comment_post(
     revision: Revision | None = None,
     render: Render | None = None,
     at_seconds: float | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Comment:
-    """A comment or reply, optionally about a revision or render and pinned to a moment of it."""
+    """A comment or reply, optionally about a revision or render and pinned to a moment of it.
+
+    ``settings`` (render settings) make it a suggestion that can be heard: validated like a render
+    request against its revision (or the track's current one) and stored normalised.
+    """
     if not user.is_authenticated:
         raise PermissionDenied("log in to comment")
     if not selectors.track_is_visible(track=track, user=user):
@@ -91,6 +113,17 @@ def comment_post(
     if render is not None and revision is None:
         revision = render.revision
 
+    suggestion: dict[str, Any] | None = None
+    if settings is not None:
+        suggested_on = revision or track.current_revision
+        if suggested_on is None:
+            raise ValidationError({"settings": ["this track has no revision to suggest settings for"]})
+        try:
+            suggestion = render_settings_normalise(revision=suggested_on, settings=settings).to_dict()
+        except ValidationError as exc:
+            raise ValidationError({"settings": exc.messages}) from exc
+        revision = suggested_on  # mix settings name parts of this revision
+
     at_bar: int | None = None
     at_beat: float | None = None
     if at_seconds is not None:
@@ -112,6 +145,7 @@ def comment_post(
             render=render,
             at_bar=at_bar,
             at_beat=at_beat,
+            settings=suggestion,
         )
         who = user.display_name
         quote = excerpt(body)

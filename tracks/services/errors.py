@@ -33,7 +33,3 @@ class CommentLimitReached(LimitReached):
 
 class TransientRenderError(Exception):
     """Storage or database trouble that a later attempt may not meet (the task retries these)."""
-
-
-class StemsDeferred(Exception):  # noqa: N818 (a signal to the task, not an error)
-    """Renders are waiting: stems are a background nicety and must not delay them."""

@@ -1,5 +1,5 @@
-"""Keeping storage under its budget: old renders in the media storage, stems and scratch files in
-this worker's ``RENDER_CACHE_DIR``."""
+"""Keeping storage under its budget: old renders and shared stem sets in the media storage (one
+worker, from the maintenance queue), stems and scratch files in each worker's ``RENDER_CACHE_DIR``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from tracks.models import ACTIVE_RENDER_STATUSES, Render, RenderStatus, Revision
+from tracks.services.stems import stems_storage_prune
 from tracks.services.storage import storage_discard
 
 
@@ -41,7 +42,8 @@ def render_prune(
     min_idle: timedelta = timedelta(minutes=10),
     failed_max_age: timedelta = timedelta(days=7),
 ) -> dict[str, int]:
-    """Keep stored renders and this worker's stems under the budget, least recently used first.
+    """Keep stored renders, stored stem sets and this worker's stems under the budget, least recently
+    used first (stem sets in storage: oldest first).
 
     Queued and rendering renders, and anything used within ``min_idle``, are never touched.
     """
@@ -50,7 +52,7 @@ def render_prune(
     )
     now = timezone.now()
     idle_before = now - min_idle
-    report = {"renders_deleted": 0, "bytes_freed": 0, "stems_deleted": 0, "stem_bytes_freed": 0}
+    report = {"renders_deleted": 0, "bytes_freed": 0}
 
     Render.objects.filter(status=RenderStatus.FAILED, finished_at__lt=now - failed_max_age).delete()
 
@@ -76,6 +78,26 @@ def render_prune(
             report["renders_deleted"] += 1
             report["bytes_freed"] += size
 
+    busy_revisions = set(
+        Render.objects.filter(status__in=ACTIVE_RENDER_STATUSES).values_list("revision_id", flat=True)
+    )
+    report.update(stems_storage_prune(budget_bytes=budget, busy_revisions=busy_revisions))
+    report.update(render_cache_prune(budget_bytes=budget, min_idle=min_idle))
+    return report
+
+
+def render_cache_prune(
+    *, budget_bytes: int | None = None, min_idle: timedelta = timedelta(minutes=10)
+) -> dict[str, int]:
+    """Keep this worker's local stems under the budget (least recently used first) and clear its
+    scratch files. Every worker runs it for itself (backtrack/celery.py starts a timer per worker).
+    """
+    budget = int(
+        budget_bytes if budget_bytes is not None else django_settings.RENDER_STORAGE_BUDGET_MB * 2**20
+    )
+    now = timezone.now()
+    idle_before = now - min_idle
+    report = {"stems_deleted": 0, "stem_bytes_freed": 0}
     stems_root = Path(django_settings.RENDER_CACHE_DIR) / "stems"
     if stems_root.is_dir():
         busy = {

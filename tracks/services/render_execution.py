@@ -19,12 +19,22 @@ from django.conf import settings as django_settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from tracks.engine import EngineError, VariantSettings, load_arrangement, prepare_stems, render_variant
+from tracks.engine import (
+    FORMAT_SUFFIXES,
+    EngineError,
+    VariantSettings,
+    load_arrangement,
+    prepare_stems,
+    render_variant,
+)
 from tracks.engine_config import engine_config
 from tracks.models import NotificationKind, Render, RenderStatus
-from tracks.services.errors import StemsDeferred, TransientRenderError
+from tracks.services.errors import TransientRenderError
 from tracks.services.notifications import render_requesters_notify
 from tracks.services.renders import render_fail, render_stems_enqueue
+from tracks.services.sections import engine_use_sections
+from tracks.services.sounds import sound_path
+from tracks.services.stems import stems_local_dir, stems_share
 from tracks.services.storage import audio_store, revision_midi_read, storage_discard
 
 logger = logging.getLogger(__name__)
@@ -134,8 +144,13 @@ def engine_failure_reason(exc: EngineError, *, render_id: int) -> str:
 
 
 def render_storage_name(*, render: Render) -> str:
-    """Named from what made it, so a re-run overwrites instead of duplicating."""
-    return f"renders/{render.revision_id}/{render.settings_hash}.mp3"
+    """Named from what made it, so a re-run overwrites instead of duplicating; the suffix is the format's."""
+    return f"renders/{render.revision_id}/{render.settings_hash}{render_suffix(render=render)}"
+
+
+def render_suffix(*, render: Render) -> str:
+    """``.mp3``, ``.wav``, ``.flac``, ``.zip`` (stems) or ``.mid``, from the render's ``format``."""
+    return FORMAT_SUFFIXES.get(str(render.settings.get("format", "mp3")), ".mp3")
 
 
 def render_execute(*, render: Render) -> Render:
@@ -150,18 +165,19 @@ def render_execute(*, render: Render) -> Render:
     cache_dir = Path(django_settings.RENDER_CACHE_DIR)
     tmp_dir = cache_dir / "tmp"
     stem_dir = cache_dir / "stems" / str(revision.pk)
-    out_path = tmp_dir / f"{render.settings_hash}-{render.pk}.mp3"
+    out_path = tmp_dir / f"{render.settings_hash}-{render.pk}{render_suffix(render=render)}"
     try:
         tmp_dir.mkdir(parents=True, exist_ok=True)
         stem_dir.mkdir(parents=True, exist_ok=True)
         data = revision_midi_read(revision=revision)
         arrangement = load_arrangement(data, max_bytes=max(int(django_settings.MIDI_MAX_BYTES), len(data)))
+        engine_use_sections(arrangement=arrangement, revision=revision)
         variant = VariantSettings.from_dict(render.settings)
         result = render_variant(
             arrangement,
             variant,
             out_path=out_path,
-            soundfont=django_settings.SOUNDFONT_PATH,
+            soundfont=sound_path(slug=variant.sound),
             config=engine_config(),
             stem_dir=stem_dir,
             tags={"title": track.title, "artist": "Backtrack", "album": track.title},
@@ -206,27 +222,27 @@ def render_execute(*, render: Render) -> Render:
 
 
 def render_stems_prepare(*, render_id: int) -> bool:
-    """Build this worker's per-part stems for a finished render's key and tempo.
+    """Build per-part stems for a finished render's key and tempo, and share them through storage.
 
     A first render synthesizes parts in a few groups (fastest for one mix); these stems let every
-    later mix change (gain, mute, solo) of the same revision, key and tempo skip synthesis. Returns
-    False when there was nothing to do (render gone or not done, stems already cached); raises
-    StemsDeferred while renders are queued, so the task steps back and tries later.
+    later mix change (gain, mute, solo) of the same revision, key and tempo skip synthesis, on any
+    worker (tracks/services/stems.py). Low priority because of its queue (``stems``, read last).
+    Returns False when there was nothing to do (render gone or not done, stems already cached).
     """
-    if Render.objects.filter(status=RenderStatus.QUEUED).exists():
-        raise StemsDeferred("renders are queued")
     render = Render.objects.select_related("revision").filter(pk=render_id, status=RenderStatus.DONE).first()
     if render is None:
         return False
     data = revision_midi_read(revision=render.revision)
     arrangement = load_arrangement(data, max_bytes=max(int(django_settings.MIDI_MAX_BYTES), len(data)))
-    stem_dir = Path(django_settings.RENDER_CACHE_DIR) / "stems" / str(render.revision_id)
-    return bool(
-        prepare_stems(
-            arrangement,
-            VariantSettings.from_dict(render.settings),
-            soundfont=django_settings.SOUNDFONT_PATH,
-            config=engine_config(),
-            stem_dir=stem_dir,
-        )
+    engine_use_sections(arrangement=arrangement, revision=render.revision)
+    variant = VariantSettings.from_dict(render.settings)
+    soundfont = sound_path(slug=str(render.settings.get("sound", "")))
+    built = prepare_stems(
+        arrangement,
+        variant,
+        soundfont=soundfont,
+        config=engine_config(),
+        stem_dir=stems_local_dir(revision_id=render.revision_id),
     )
+    stems_share(revision_id=render.revision_id, arrangement=arrangement, variant=variant, soundfont=soundfont)
+    return bool(built)

@@ -28,6 +28,8 @@ from tracks.engine import InvalidSettings, VariantSettings
 from tracks.models import NotificationKind, Render, RenderStatus, Revision
 from tracks.services.errors import RenderLimitReached, RenderQueueUnavailable
 from tracks.services.notifications import render_requesters_notify
+from tracks.services.sections import arrangement_check
+from tracks.services.sounds import sound_settings_apply, sound_slugs
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +38,18 @@ logger = logging.getLogger(__name__)
 ENQUEUE_GRACE = timedelta(seconds=15)
 
 
-def render_settings_normalise(*, revision: Revision, settings: dict[str, Any]) -> VariantSettings:
-    """Validated, canonical settings (the engine decides the ranges); ValidationError with its reason."""
+def render_settings_normalise(
+    *, revision: Revision, settings: dict[str, Any], user: User | None = None
+) -> VariantSettings:
+    """Validated, canonical settings (the engine decides the ranges); ValidationError with its reason.
+
+    The track's default sound and (for ``user``) the performer's vocal range are filled in.
+    """
     try:
-        variant = VariantSettings.from_dict(settings)
+        variant = VariantSettings.from_dict(settings, sounds=sound_slugs())
         variant.validate(part_count=len(revision.parts))
-        return variant.normalised()
+        arrangement_check(revision=revision, variant=variant)
+        return sound_settings_apply(variant=variant.normalised(), track=revision.track, user=user)
     except InvalidSettings as exc:
         raise ValidationError(str(exc)) from exc
 
@@ -136,7 +144,7 @@ def render_request(*, user: User, revision: Revision, settings: dict[str, Any]) 
         raise PermissionDenied("log in to request renders")
     if not selectors.track_is_visible(track=revision.track, user=user):
         raise Http404("no such revision")
-    variant = render_settings_normalise(revision=revision, settings=settings)
+    variant = render_settings_normalise(revision=revision, settings=settings, user=user)
     settings_hash = variant.cache_key()
 
     existing = Render.objects.filter(revision=revision, settings_hash=settings_hash).first()

@@ -143,6 +143,7 @@ def track_update(
     genre: str | None = None,
     description: str | None = None,
     is_public: bool | None = None,
+    default_sound: str | None = None,
 ) -> Track:
     track_change_check(user=user, track=track, action="edits it")
     errors: dict[str, list[str]] = {}
@@ -167,6 +168,13 @@ def track_update(
     if is_public is not None:
         track.is_public = is_public
         fields.append("is_public")
+    if default_sound is not None:
+        if default_sound and default_sound not in django_settings.SOUND_SETS:
+            choices = ", ".join(sorted(django_settings.SOUND_SETS))
+            errors["default_sound"] = [f"sound {default_sound!r} is not installed; choose one of {choices}"]
+        else:
+            track.default_sound = default_sound
+            fields.append("default_sound")
     if errors:
         raise ValidationError(errors)
     track.save(update_fields=fields)

@@ -29,3 +29,13 @@ def fail(reason: str) -> NoReturn:
     sys.stderr.write(f"error: {text}\n")
     sys.stderr.flush()
     raise SystemExit(1)
+
+
+def sound_soundfont(slug: str) -> str:
+    """The SoundFont of the installed sound set ``slug`` ("" for none); an unknown slug fails."""
+    if not slug:
+        return ""
+    sets = getattr(settings, "SOUND_SETS", {})
+    if slug not in sets:
+        fail(f"sound {slug!r} is not installed; choose one of {', '.join(sorted(sets))}")
+    return str(sets[slug]["path"])

@@ -6,10 +6,17 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from tracks.engine import EngineError, VariantSettings, load_arrangement, render_variant, transpose_key
+from tracks.engine import (
+    EngineError,
+    VariantSettings,
+    format_for_path,
+    load_arrangement,
+    render_variant,
+    transpose_key,
+)
 from tracks.engine_config import engine_config
 
-from ._engine_cli import default_soundfont, fail
+from ._engine_cli import default_soundfont, fail, sound_soundfont
 
 
 def _gain(text: str) -> tuple[int, float]:
@@ -29,7 +36,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="path to a .mid file")
-        parser.add_argument("-o", "--output", required=True, help="output path ending in .mp3 or .wav")
+        parser.add_argument("-o", "--output", required=True, help="output: .mp3 .wav .flac .zip (stems) .mid")
         parser.add_argument("--transpose", type=int, default=0, help="semitones, -12..12")
         parser.add_argument("--tempo", type=float, default=1.0, help="tempo ratio, 0.5..1.5")
         parser.add_argument("--mute", type=int, nargs="+", default=[], metavar="I", help="parts to mute")
@@ -38,6 +45,21 @@ class Command(BaseCommand):
         parser.add_argument("--click", action="store_true", help="add a click track")
         parser.add_argument("--count-in", type=int, default=0, metavar="BARS", help="count-in bars, 0..4")
         parser.add_argument("--soundfont", default=None, help="SoundFont (.sf2) to render with")
+        parser.add_argument("--sound", default="", metavar="SLUG", help="installed sound set, e.g. fluidr3")
+        parser.add_argument("--preset", default="", metavar="NAME", help="full, unplugged, groove, ambient")
+        parser.add_argument(
+            "--space-for-voice", type=float, default=0.0, metavar="DB", help="dB 0..12 cut in the voice band"
+        )
+        parser.add_argument(
+            "--layout", default="stereo", help="stereo, or split: click left, the band in mono right"
+        )
+        parser.add_argument("--cues", action="store_true", help="spoken count-in and section names")
+        parser.add_argument(
+            "--arrangement",
+            default="",
+            metavar="ITEMS",
+            help='sections and bar ranges in order, e.g. "Intro,Chorus x2,17-24,Outro"',
+        )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -50,10 +72,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         out = Path(options["output"])
-        soundfont = options["soundfont"] or default_soundfont()
+        soundfont = options["soundfont"] or sound_soundfont(options["sound"]) or default_soundfont()
         try:
-            if out.suffix.lower() not in (".mp3", ".wav"):
-                fail(f"output must end in .mp3 or .wav, not {out.name!r}")
+            output_format = format_for_path(out)
             if not Path(soundfont).is_file():
                 fail(f"SoundFont not found: {soundfont}")
             arrangement = load_arrangement(options["file"])
@@ -71,6 +92,13 @@ class Command(BaseCommand):
                     "mix": {str(index): values for index, values in mix.items()},
                     "click": options["click"],
                     "count_in": options["count_in"],
+                    "format": output_format,
+                    "layout": options["layout"],
+                    "cues": options["cues"],
+                    "sound": options["sound"],
+                    "preset": options["preset"],
+                    "space_for_voice": options["space_for_voice"],
+                    "arrangement": [item for item in options["arrangement"].split(",") if item.strip()],
                 }
             )
             settings.validate(len(arrangement.parts))
