@@ -128,6 +128,11 @@ class RenderForm(forms.Form):
         help_text="Bars of click before the song.",
     )
     click = forms.BooleanField(label="Click", required=False, help_text="A metronome over the song.")
+    cues = forms.BooleanField(
+        label="Spoken cues",
+        required=False,
+        help_text="The count-in counted aloud, and each section's name in the bar before it.",
+    )
     sound = forms.ChoiceField(label="Sound", required=False, help_text="The instruments' sound set.")
     space_voice = forms.BooleanField(
         label="Space for my voice",
@@ -270,6 +275,7 @@ class RenderForm(forms.Form):
             "tempo": round(data["tempo"] / self.original_bpm, 3),
             "mix": mix,
             "click": bool(data.get("click")),
+            "cues": bool(data.get("cues")),
             "count_in": int(data.get("count_in") or 0),
             "sound": data.get("sound") or "",
             "space_for_voice": float(data.get("space_for_voice") or 0.0) if data.get("space_voice") else 0.0,
@@ -282,6 +288,7 @@ class RenderForm(forms.Form):
             "transpose": int(settings.get("transpose", 0)),
             "tempo": _plain_number(round(original_bpm * float(settings.get("tempo", 1.0)), 1)),
             "click": bool(settings.get("click", False)),
+            "cues": bool(settings.get("cues", False)),
             "count_in": int(settings.get("count_in", 0)),
             "sound": str(settings.get("sound", "")),
             "space_voice": bool(settings.get("space_for_voice")),

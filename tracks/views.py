@@ -167,6 +167,8 @@ def _render_summary(render_obj: Render, names: dict[int, str]) -> dict[str, Any]
         details.append("click")
     if render_obj.count_in:
         details.append(f"{render_obj.count_in}-bar count-in")
+    if render_obj.settings.get("cues"):
+        details.append("spoken cues")
     details += render_sound_details(render=render_obj, names=names)
     bpm = selectors.render_tempo_bpm(render=render_obj)
     return {

@@ -108,3 +108,26 @@ def test_nobody_else_changes_the_default_sound(client: Client, settings) -> None
     assert response.status_code in (403, 404)
     track.refresh_from_db()
     assert track.default_sound == ""
+
+
+def test_spoken_cues_are_a_choice_on_the_page(client: Client, enqueued: None) -> None:
+    # given a performer on a track page
+    track = cast(Track, TrackFactory())
+    client.force_login(PerformerFactory())
+    bpm = track.current_revision.analysis["tempo_bpm"]
+    page = client.get(track.get_absolute_url()).content.decode()
+    assert "Spoken cues" in page
+
+    # when they ask for spoken cues with a count-in
+    client.post(
+        reverse("tracks:render-create", kwargs={"pk": track.pk}),
+        {"transpose": "0", "tempo": str(bpm), "count_in": "1", "cues": "on"},
+        **HTMX,
+    )
+
+    # then the render speaks them, and the page shows the choice again for that render
+    render = Render.objects.get()
+    assert render.settings["cues"] is True
+    again = client.get(f"{track.get_absolute_url()}?render={render.pk}").content.decode()
+    assert re.search(r'name="cues"[^>]*checked', again)
+    assert "spoken cues" in again
