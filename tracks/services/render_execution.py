@@ -130,7 +130,7 @@ def render_heartbeat(*, render: Render) -> Iterator[RenderHeartbeat]:
 _SERVER_PATH = re.compile(r"(?<![\w.])/(?:[^\s/'\"()]+/)+[^\s'\"()]*")
 
 
-def engine_failure_reason(exc: EngineError, *, render_id: int) -> str:
+def engine_failure_reason(exc: EngineError, *, context: str) -> str:
     """The engine's reason for the user (it is written for people), without this server's paths.
 
     The engine names files and tools in some reasons (a missing SoundFont, an ffmpeg error); users
@@ -139,7 +139,7 @@ def engine_failure_reason(exc: EngineError, *, render_id: int) -> str:
     reason = " ".join(str(exc).split()) or "the render failed"
     plain = _SERVER_PATH.sub("a server file", reason)
     if plain != reason:
-        logger.warning("render %s failed: %s", render_id, reason)
+        logger.warning("%s failed: %s", context, reason)
     return plain
 
 
@@ -185,7 +185,9 @@ def render_execute(*, render: Render) -> Render:
         )
         name, size = audio_store(name=render_storage_name(render=render), path=out_path)
     except EngineError as exc:
-        return render_fail(render_id=render.pk, reason=engine_failure_reason(exc, render_id=render.pk))
+        return render_fail(
+            render_id=render.pk, reason=engine_failure_reason(exc, context=f"render {render.pk}")
+        )
     except (OperationalError, InterfaceError) as exc:
         logger.warning("render %s: the database was unavailable: %s", render.pk, exc)
         raise TransientRenderError("the database was unavailable") from exc

@@ -39,7 +39,10 @@ from tracks.models import (
     Track,
 )
 from tracks.rules import TITLE_MAX
+from tracks.services.render_execution import engine_failure_reason
 from tracks.services.renders import render_mark_accessed, render_settings_normalise
+from tracks.services.sections import engine_use_sections
+from tracks.services.sounds import sound_path
 from tracks.services.storage import audio_store, revision_midi_read, storage_discard
 
 logger = logging.getLogger(__name__)
@@ -298,17 +301,20 @@ def _song(*, item: SetlistItem, revision: Any, number: int, work: Path) -> dict[
             arrangement = load_arrangement(
                 data, max_bytes=max(int(django_settings.MIDI_MAX_BYTES), len(data))
             )
+            # As a render by a worker would: the producer's sections, the variant's sound set.
+            engine_use_sections(arrangement=arrangement, revision=revision)
             result = render_variant(
                 arrangement,
                 variant,
                 out_path=path,
-                soundfont=django_settings.SOUNDFONT_PATH,
+                soundfont=sound_path(slug=variant.sound),
                 stem_dir=Path(django_settings.RENDER_CACHE_DIR) / "stems" / str(revision.pk),
                 tags={"title": item.title, "artist": "Backtrack"},
                 config=engine_config(),
             )
         except EngineError as exc:
-            raise _SongFailedError(f"{item.title}: {exc}") from exc
+            reason = engine_failure_reason(exc, context=f"setlist export song {item.pk}")
+            raise _SongFailedError(f"{item.title}: {reason}") from exc
         key, bpm, duration = result.key, result.tempo_bpm, result.duration_s
     return {
         "path": path,

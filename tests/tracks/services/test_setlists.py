@@ -16,6 +16,7 @@ from tracks.engine import EngineError
 from tracks.models import Render, RenderStatus, SetlistExportStatus
 from tracks.services import setlists as setlist_services
 from tracks.services.render_execution import render_storage_name
+from tracks.services.sections import revision_sections_update
 
 pytestmark = pytest.mark.django_db
 
@@ -151,3 +152,34 @@ def test_an_export_runs_once(owner):
     export = services.setlist_export_request(setlist=setlist, user=owner, export_format="zip")
     assert setlist_services.setlist_export_run(export_id=export.pk) is not None
     assert setlist_services.setlist_export_run(export_id=export.pk) is None
+
+
+def test_an_export_renders_like_a_worker_with_the_sound_set_and_the_producers_sections(
+    owner, monkeypatch, settings
+):
+    # Given a song whose producer renamed its sections, asked in a sound set and rearranged by name
+    track = TrackFactory(title="Renamed")
+    revision = track.current_revision
+    revision_sections_update(
+        user=track.producer, revision=revision, sections=[{"name": "Opening", "start_bar": 1}]
+    )
+    slug = next(iter(settings.SOUND_SETS))
+    setlist = services.setlist_create(user=owner, name="Sounds")
+    services.setlist_item_add(
+        setlist=setlist, track_id=track.pk, settings={"sound": slug, "arrangement": ["Opening x2"]}
+    )
+    used = {}
+    real = setlist_services.render_variant
+
+    def spy(arrangement, variant, **kwargs):
+        used["soundfont"] = str(kwargs["soundfont"])
+        used["sections"] = [section["name"] for section in arrangement.analysis["sections"]]
+        return real(arrangement, variant, **kwargs)
+
+    monkeypatch.setattr(setlist_services, "render_variant", spy)
+    # When it is exported
+    export = _export(setlist, owner, "zip")
+    # Then the song was rendered with that sound set, arranged by the producer's sections
+    assert export.status == SetlistExportStatus.DONE, export.error
+    assert used["soundfont"] == str(settings.SOUND_SETS[slug]["path"])
+    assert used["sections"] == ["Opening"]
