@@ -168,7 +168,7 @@ def test_an_export_renders_like_a_worker_with_the_sound_set_and_the_producers_se
     services.setlist_item_add(
         setlist=setlist, track_id=track.pk, settings={"sound": slug, "arrangement": ["Opening x2"]}
     )
-    used = {}
+    used: dict[str, object] = {}
     real = setlist_services.render_variant
 
     def spy(arrangement, variant, **kwargs):
