@@ -23,10 +23,10 @@ changes). Reported per corpus (the first folder of ``file``) and overall:
 - ``mod``: songs reported with a key change (``keys`` longer than one entry); the labelled songs
   have one key each, so these are false alarms or real modulations the labels ignore.
 
-    .venv/bin/python bench/analysis.py ../shared/analysis
-    .venv/bin/python bench/analysis.py ../shared/analysis --limit 150        # an even sample per corpus
-    .venv/bin/python bench/analysis.py ../shared/analysis --misses key        # list the key misses
-    .venv/bin/python bench/analysis.py ../shared/analysis --conditions published --corpus pop909
+    .venv/bin/python bench/analysis.py CORPUS_DIR
+    .venv/bin/python bench/analysis.py CORPUS_DIR --limit 150        # an even sample per corpus
+    .venv/bin/python bench/analysis.py CORPUS_DIR --misses key        # list the key misses
+    .venv/bin/python bench/analysis.py CORPUS_DIR --conditions published --corpus pop909
 
 Single process on purpose (a shared machine); a full run takes a few minutes.
 """

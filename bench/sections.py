@@ -1,6 +1,6 @@
 """Benchmark: section boundary detection, precision and recall at +-1 bar (not a test).
 
-No public MIDI set on this machine carries human phrase annotations (``../shared/analysis`` has key and
+No public MIDI set on this machine carries human phrase annotations (the labelled analysis corpus has key and
 melody labels only; POP909's phrase files are not part of it), so the truth here is the section
 markers of files that have them: the demo songs of ``tracks/demo`` (generated, pop and ballad, several
 lengths and seeds) and any ``--midi-dir`` files with two or more markers. Each file is analysed with its
