@@ -38,8 +38,8 @@ from .config import DEFAULT_CONFIG, EngineConfig
 from .cues import cue_stem
 from .encode import AudioWriter, SpliceFailed, WavWriter, open_audio_writer
 from .errors import InvalidSettings, RenderFailed
-from .master import TruePeakMeter, plan_gain
-from .mix import StemMixer, summarise_stems, waveform_peaks
+from .master import TruePeakMeter
+from .mix import StemMixer, waveform_peaks
 from .notes import transpose_key
 from .settings import VariantSettings
 from .smf import STATUS_SYSEX
@@ -273,25 +273,8 @@ def _render_stems(
     if settings.cues:
         cues = _cues(arrangement, settings, stems.frames, scratch, stem_dir)
         entries.append((cues, 1.0, None, "Cues"))
-    summary = summarise_stems(
-        [entry[0] for entry in entries],
-        [entry[1] for entry in entries],
-        stems.frames,
-        _render.SAMPLE_RATE,
-        parallel=config.render_threads,
-    )
-    if summary.last_sound == 0:
-        raise RenderFailed("the render came out silent (every audible part is muted or empty)")
-    frames = min(
-        stems.frames,
-        max(stems.end_frame, summary.last_sound) + round(_render.END_MARGIN_S * _render.SAMPLE_RATE),
-    )
-    plan = plan_gain(
-        hop_energy=summary.hop_energy,
-        row_peak=summary.row_peak,
-        row=summary.row,
-        target_lufs=_render.TARGET_LUFS,
-        ceiling_dbtp=_render.CEILING_DBTP,
+    summary, frames, plan = _render.plan_master(
+        [entry[0] for entry in entries], [entry[1] for entry in entries], stems, config
     )
     analysis = arrangement.analysis
     key = analysis.get("key", "C major")
@@ -388,22 +371,7 @@ def _render_split(
         click_paths.append(_cues(arrangement, settings, stems.frames, scratch, stem_dir))
         left_gains.append(1.0)  # the words already peak at -6 dBFS
     report(0.8)
-    summary = summarise_stems(
-        band_paths, band_gains, stems.frames, _render.SAMPLE_RATE, parallel=config.render_threads
-    )
-    if summary.last_sound == 0:
-        raise RenderFailed("the render came out silent (every audible part is muted or empty)")
-    frames = min(
-        stems.frames,
-        max(stems.end_frame, summary.last_sound) + round(_render.END_MARGIN_S * _render.SAMPLE_RATE),
-    )
-    plan = plan_gain(
-        hop_energy=summary.hop_energy,
-        row_peak=summary.row_peak,
-        row=summary.row,
-        target_lufs=_render.TARGET_LUFS,
-        ceiling_dbtp=_render.CEILING_DBTP,
-    )
+    summary, frames, plan = _render.plan_master(band_paths, band_gains, stems, config)
     ceiling = 10 ** (_render.CEILING_DBTP / 20)
 
     def feed(writer: AudioWriter, index: int) -> float:

@@ -40,7 +40,7 @@ from .cues import cue_stem
 from .encode import AudioWriter, SpliceFailed, open_audio_writer
 from .errors import InvalidSettings, RenderFailed
 from .master import GainPlan, TruePeakMeter, plan_gain
-from .mix import StemMixer, summarise_stems, waveform_peaks
+from .mix import MixSummary, StemMixer, summarise_stems, waveform_peaks
 from .notes import transpose_key
 from .presets import effective_mix, mix_to_dict
 from .settings import PartMix, VariantSettings
@@ -164,20 +164,8 @@ def render_variant(
                 cache_dir=stem_dir,
             )
             paths, gains = [*paths, cues], [*gains, 1.0]
-        summary = summarise_stems(paths, gains, stems.frames, SAMPLE_RATE, parallel=config.render_threads)
+        summary, frames, plan = plan_master(paths, gains, stems, config)
         report(0.85)
-        frames = min(
-            stems.frames, max(stems.end_frame, summary.last_sound) + round(END_MARGIN_S * SAMPLE_RATE)
-        )
-        if summary.last_sound == 0:
-            raise RenderFailed("the render came out silent (every audible part is muted or empty)")
-        plan = plan_gain(
-            hop_energy=summary.hop_energy,
-            row_peak=summary.row_peak,
-            row=summary.row,
-            target_lufs=TARGET_LUFS,
-            ceiling_dbtp=CEILING_DBTP,
-        )
         true_peak = _write_output(paths, gains, frames, plan, out, tags or {}, config)
         report(1.0)
     finally:
@@ -300,6 +288,27 @@ def _render_groups(
         stems = _synthesize(performance, groups, soundfont, scratch, report, parallel=parallel, config=config)
     stems.gains = gains
     return stems
+
+
+def plan_master(
+    paths: list[Path], gains: list[float], stems: "_StemSet", config: EngineConfig
+) -> tuple[MixSummary, int, GainPlan]:
+    """The mastering plan of a mix of ``stems``: its summary, its length in frames (the sound's end
+    plus a margin, never cut before the music's end) and the gain plan to -14 LUFS, <= -1 dBTP.
+    Every output (MP3/WAV, stems ZIP, split layout) masters through this, so they agree.
+    RenderFailed when the mix is silent."""
+    summary = summarise_stems(paths, gains, stems.frames, SAMPLE_RATE, parallel=config.render_threads)
+    if summary.last_sound == 0:
+        raise RenderFailed("the render came out silent (every audible part is muted or empty)")
+    frames = min(stems.frames, max(stems.end_frame, summary.last_sound) + round(END_MARGIN_S * SAMPLE_RATE))
+    plan = plan_gain(
+        hop_energy=summary.hop_energy,
+        row_peak=summary.row_peak,
+        row=summary.row,
+        target_lufs=TARGET_LUFS,
+        ceiling_dbtp=CEILING_DBTP,
+    )
+    return summary, frames, plan
 
 
 def effective_part_gains(arrangement: Arrangement, settings: VariantSettings) -> list[float]:
