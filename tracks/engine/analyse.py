@@ -11,6 +11,7 @@ import numpy as np
 
 from .notes import key_name, note_name
 from .sections import bar_grid, find_sections
+from .smf import bar_lines
 
 if TYPE_CHECKING:
     from .arrangement import Arrangement
@@ -110,8 +111,12 @@ def analyse(arrangement: "Arrangement") -> dict[str, Any]:
     key = key_info.key
     melody, melody_confidence, top_line = _melody_part(arrangement)
 
+    note_keys = _keys_in_force(arrangement, key_info.changes)
     parts = []
     for part in arrangement.parts:
+        names = _range_names(
+            arrangement, np.flatnonzero(arrangement.notes.part == part.index), note_keys, key_info.changes
+        )
         parts.append(
             {
                 "index": part.index,
@@ -123,8 +128,8 @@ def analyse(arrangement: "Arrangement") -> dict[str, Any]:
                 "is_drum": part.is_drum,
                 "role": "lead" if part.index == melody else part.family_role,
                 "notes": part.notes,
-                "low": note_name(part.low, key=None if part.is_drum else key),
-                "high": note_name(part.high, key=None if part.is_drum else key),
+                "low": note_name(part.low) if part.is_drum else names["low"],
+                "high": note_name(part.high) if part.is_drum else names["high"],
             }
         )
     notes = arrangement.notes
@@ -146,6 +151,7 @@ def analyse(arrangement: "Arrangement") -> dict[str, Any]:
         "melody_confidence": melody_confidence,
         "melody_top_line": top_line,
         "melody_histogram": _melody_histogram(arrangement, melody, top_line),
+        "melody_range": _melody_range(arrangement, melody, top_line, key_info.changes, note_keys),
         "timeline": {
             "tempos": [
                 [round(float(s), 4), round(float(b), 4)]
@@ -159,6 +165,7 @@ def analyse(arrangement: "Arrangement") -> dict[str, Any]:
         },
         "bars": grid.count,
         "sections": find_sections(arrangement, grid),
+        "lead_trim_bars": arrangement.lead_trim_bars,
     }
 
 
@@ -279,24 +286,8 @@ def estimate_key(arrangement: "Arrangement") -> str:
 
 def bar_starts(arrangement: "Arrangement") -> np.ndarray:
     """Ticks where bars 1, 2, ... start, following the time signatures, up to the end."""
-    tpb = arrangement.raw.ticks_per_beat
-    end = max(arrangement.end_tick, 1)
-    meters = [(t, n, d) for t, n, d in arrangement.raw.time_signatures if n > 0 and t < end]
-    if not meters or meters[0][0] > 0:
-        meters.insert(0, (0, 4, 4))
-    pieces = []
-    bar_start, previous_length = 0, 0
-    for index, (tick, numerator, denominator) in enumerate(meters):
-        if previous_length and tick > bar_start:
-            # A meter change inside a bar takes effect at the next bar line.
-            tick = bar_start + -(-(tick - bar_start) // previous_length) * previous_length
-        stop = meters[index + 1][0] if index + 1 < len(meters) else end
-        length = max(1, round(numerator * tpb * 4 / denominator))
-        if stop > tick:
-            pieces.append(np.arange(tick, stop, length, dtype=np.int64))
-            bar_start = int(pieces[-1][-1])
-        previous_length = length
-    return np.unique(np.concatenate(pieces)) if pieces else np.zeros(1, dtype=np.int64)
+    raw = arrangement.raw
+    return bar_lines(raw.ticks_per_beat, raw.time_signatures, arrangement.end_tick)
 
 
 def _key_changes(arrangement: "Arrangement", mask: np.ndarray, main: int) -> list[dict[str, Any]]:
@@ -342,6 +333,34 @@ def _key_changes(arrangement: "Arrangement", mask: np.ndarray, main: int) -> lis
             run_key, run_length = -1, 0
             lead = scores[np.arange(len(winners)), winners] - scores[:, current]
     return changes
+
+
+def _keys_in_force(arrangement: "Arrangement", changes: list[dict[str, Any]]) -> np.ndarray:
+    """Per note, the index into ``changes`` (``[{key, start_bar}]``) of the key in force where it starts."""
+    notes = arrangement.notes
+    if len(changes) <= 1 or notes.start_tick is None:
+        return np.zeros(notes.pitch.size, dtype=np.int64)
+    bar_of_note = np.searchsorted(bar_starts(arrangement), notes.start_tick, side="right")  # 1-based
+    first_bars = np.asarray([int(change["start_bar"]) for change in changes], dtype=np.int64)
+    return np.maximum(np.searchsorted(first_bars, bar_of_note, side="right") - 1, 0)
+
+
+def _range_names(
+    arrangement: "Arrangement", mine: np.ndarray, note_keys: np.ndarray, changes: list[dict[str, Any]]
+) -> dict[str, str]:
+    """Lowest and highest of the notes ``mine``, each spelled in the key in force where it sounds
+    (most, when it sounds in several keys): an Ab in the Ab major section, a G# in the E major one."""
+    notes = arrangement.notes
+    pitches = notes.pitch[mine].astype(np.int64)
+    durations = (notes.end - notes.start)[mine] + 1e-3
+    out: dict[str, str] = {}
+    for label, pitch in (("low", int(pitches.min())), ("high", int(pitches.max()))):
+        at = pitches == pitch
+        weights = np.bincount(note_keys[mine][at], weights=durations[at], minlength=len(changes))
+        key = str(changes[int(np.argmax(weights))]["key"])
+        out[label] = note_name(pitch, key=key)
+        out[f"{label}_key"] = key
+    return out
 
 
 def monophonic_share(starts: np.ndarray, ends: np.ndarray) -> float:
@@ -470,27 +489,56 @@ def melody_analysis(arrangement: "Arrangement", part: int | None) -> dict[str, A
             "melody_confidence": 1.0,
             "melody_top_line": False,
             "melody_histogram": [],
+            "melody_range": None,
         }
     pitched = {p.index for p in arrangement.parts if not p.is_drum}
     if part not in pitched:
         raise ValueError(f"part {part} is not a pitched part of this arrangement")
     features = melody_features(arrangement).get(part)
     top_line = bool(features and features["chordal"] > 0.0)
+    changes = arrangement.analysis.get("keys") or find_key(arrangement).changes
     return {
         "melody_part": part,
         "melody_confidence": 1.0,
         "melody_top_line": top_line,
         "melody_histogram": _melody_histogram(arrangement, part, top_line),
+        "melody_range": _melody_range(arrangement, part, top_line, changes),
     }
+
+
+def _melody_notes(arrangement: "Arrangement", melody: int, top_line: bool) -> np.ndarray:
+    """Indices of the notes the singer sings: the part's notes, or its top line when it has chords."""
+    notes = arrangement.notes
+    mine = np.flatnonzero(notes.part == melody)
+    if top_line:
+        mine = mine[_top_line(notes.start[mine], notes.end[mine], notes.pitch[mine])]
+    return mine
+
+
+def _melody_range(
+    arrangement: "Arrangement",
+    melody: int | None,
+    top_line: bool,
+    changes: list[dict[str, Any]],
+    note_keys: np.ndarray | None = None,
+) -> dict[str, str] | None:
+    """``{low, high, low_key, high_key}``: the melody's extremes, spelled in the key in force where
+    they sound (what key suggestions transpose); None without a melody."""
+    if melody is None:
+        return None
+    mine = _melody_notes(arrangement, melody, top_line)
+    if not mine.size:
+        return None
+    if note_keys is None:
+        note_keys = _keys_in_force(arrangement, changes)
+    return _range_names(arrangement, mine, note_keys, changes)
 
 
 def _melody_histogram(arrangement: "Arrangement", melody: int | None, top_line: bool) -> list[list[float]]:
     if melody is None:
         return []
     notes = arrangement.notes
-    mine = np.flatnonzero(notes.part == melody)
-    if top_line:
-        mine = mine[_top_line(notes.start[mine], notes.end[mine], notes.pitch[mine])]
+    mine = _melody_notes(arrangement, melody, top_line)
     pitches = notes.pitch[mine].astype(np.int64)
     durations = (notes.end - notes.start)[mine]
     counts = np.bincount(pitches, minlength=128)

@@ -555,6 +555,8 @@ def _rebuild(arrangement: Arrangement, raw: "RawMidi", end_tick: int) -> Arrange
         end_tick=end_tick,
         end_s=tempo_map.second_at(end_tick),
         analysis=dict(arrangement.analysis),
+        lead_trim_bars=arrangement.lead_trim_bars,
+        lead_trim_ticks=arrangement.lead_trim_ticks,
     )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import InvalidArrangement
 from .gm import program_name, program_role
-from .smf import RawMidi
+from .smf import RawMidi, bar_lines, shift_earlier
 from .tempo import TempoMap
 
 DRUM_CHANNEL = 9
@@ -27,6 +27,9 @@ SUSTAIN_CC = 64
 MAX_PEDAL_HOLD_S = 4.0
 # A note that is never released (no note-off) sounds at least this long.
 DANGLING_NOTE_S = 1.0
+# More silence than this before the first note is not music: the empty bars before the bar of the
+# first note are cut (that bar stays, so a pickup keeps its place before the downbeat).
+MAX_LEAD_SILENCE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -77,13 +80,22 @@ class Arrangement:
     end_tick: int
     end_s: float
     analysis: dict[str, Any] = field(default_factory=dict)
+    # Whole empty bars cut before the music (``raw`` and everything after it start after them);
+    # ``data`` stays the file as uploaded.
+    lead_trim_bars: int = 0
+    lead_trim_ticks: int = 0
 
     @cached_property
     def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+        """Identifies the song the engine plays: the file, and the lead it cut if any."""
+        digest = hashlib.sha256(self.data)
+        if self.lead_trim_ticks:
+            digest.update(f"\0lead-trim:{self.lead_trim_ticks}".encode())
+        return digest.hexdigest()
 
     @cached_property
     def midi(self) -> mido.MidiFile:
+        """The file as uploaded (before any lead trim)."""
         try:
             return mido.MidiFile(file=io.BytesIO(self.data), clip=True)
         except Exception as exc:  # mido raises many types; callers only need the reason
@@ -94,8 +106,39 @@ class Arrangement:
         return self.raw.ticks_per_beat
 
 
-def build_arrangement(data: bytes, raw: RawMidi) -> Arrangement:
-    """Pair notes, find the parts and the end of the music."""
+def lead_trim(raw: RawMidi, *, at_most: int | None = None) -> tuple[int, int]:
+    """(bars, ticks) of empty bars to cut before the music: none when the first note starts within
+    MAX_LEAD_SILENCE_S, else every bar before the bar of the first note.
+
+    ``at_most`` caps the bars (a trim recorded when the song was first analysed; 0 for songs
+    analysed before trimming existed, whose stored bars and seconds count from the file's tick 0).
+    """
+    if at_most is not None and at_most <= 0:
+        return 0, 0
+    note_on = (raw.status < 0xF0) & ((raw.status & 0xF0) == 0x90) & (raw.d2 > 0)
+    if not note_on.any():
+        return 0, 0
+    first = int(raw.tick[note_on].min())
+    if at_most is None:
+        tempo_map = TempoMap.build(raw.ticks_per_beat, raw.tempos)
+        if tempo_map.second_at(first) <= MAX_LEAD_SILENCE_S:
+            return 0, 0
+    lines = bar_lines(raw.ticks_per_beat, raw.time_signatures, first + 1)
+    bars = int(np.searchsorted(lines, first, side="right")) - 1
+    if at_most is not None:
+        bars = min(bars, at_most)
+    return bars, int(lines[bars])
+
+
+def build_arrangement(data: bytes, raw: RawMidi, *, lead_trim_bars: int | None = None) -> Arrangement:
+    """Pair notes, find the parts and the end of the music.
+
+    Leading empty bars are cut first (see ``lead_trim``), so the tempo map, bars, sections, click,
+    count-in and render all describe one song. ``lead_trim_bars`` replays the trim recorded in a
+    stored analysis (``analysis["lead_trim_bars"]``, missing: 0); None decides from the music.
+    """
+    trim_bars, trim_ticks = lead_trim(raw, at_most=lead_trim_bars)
+    raw = shift_earlier(raw, trim_ticks)
     tempo_map = TempoMap.build(raw.ticks_per_beat, raw.tempos)
     status = raw.status
     kinds = status & 0xF0
@@ -146,6 +189,8 @@ def build_arrangement(data: bytes, raw: RawMidi) -> Arrangement:
         event_seconds=event_seconds,
         end_tick=end_tick,
         end_s=end_s,
+        lead_trim_bars=trim_bars,
+        lead_trim_ticks=trim_ticks,
     )
 
 

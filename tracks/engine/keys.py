@@ -2,17 +2,24 @@
 
 from typing import Any
 
-from .notes import note_name, transpose_key
+from .notes import note_name, parse_key, transpose_key
 
 TRANSPOSITIONS = range(-12, 13)
 
 
 def suggest_keys(
-    *, melody_histogram: list[Any], key: str, vocal_low: int, vocal_high: int
+    *,
+    melody_histogram: list[Any],
+    key: str,
+    vocal_low: int,
+    vocal_high: int,
+    melody_range: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Every transposition -12..+12, best first; [] when there is no melody to fit.
 
-    Melody note names are spelled in the transposed key ("Eb4" in Bb major, "D#4" in B major).
+    Melody note names are spelled in the transposed key ("Eb4" in Bb major, "D#4" in B major): the
+    key in force where each extreme sounds when the analysis' ``melody_range`` names it (a song that
+    modulates), else ``key``.
 
     Best means: least melody time outside the range, then the melody's duration-weighted centre
     closest to the middle of the range, then the smallest change from the original.
@@ -28,6 +35,7 @@ def suggest_keys(
     middle = (low + high) / 2
     lowest = min(pitch for pitch, _, _ in rows)
     highest = max(pitch for pitch, _, _ in rows)
+    low_key, high_key = _range_keys(melody_range, key)
     suggestions: list[dict[str, Any]] = []
     distances: dict[int, float] = {}
     for shift in TRANSPOSITIONS:
@@ -39,8 +47,10 @@ def suggest_keys(
                 "transpose": shift,
                 "key": new_key,
                 "fits": not outside,
-                "melody_low": note_name(min(127, max(0, lowest + shift)), key=new_key),
-                "melody_high": note_name(min(127, max(0, highest + shift)), key=new_key),
+                "melody_low": note_name(min(127, max(0, lowest + shift)), key=transpose_key(low_key, shift)),
+                "melody_high": note_name(
+                    min(127, max(0, highest + shift)), key=transpose_key(high_key, shift)
+                ),
                 "out_of_range": sum(count for count, _ in outside),
                 "out_of_range_share": round(share, 4),
             }
@@ -50,3 +60,18 @@ def suggest_keys(
         key=lambda item: (item["out_of_range_share"], distances[item["transpose"]], abs(item["transpose"]))
     )
     return suggestions
+
+
+def _range_keys(melody_range: dict[str, Any] | None, key: str) -> tuple[str, str]:
+    """The keys in force at the melody's lowest and highest notes (``key`` for analyses without them)."""
+    if not isinstance(melody_range, dict):
+        return key, key
+    keys = []
+    for label in ("low_key", "high_key"):
+        candidate = str(melody_range.get(label) or "")
+        try:
+            parse_key(candidate)
+        except ValueError:
+            candidate = key
+        keys.append(candidate)
+    return keys[0], keys[1]

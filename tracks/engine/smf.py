@@ -6,7 +6,9 @@ structurally wrong with a reason a producer understands, stops early on the coun
 back flat arrays the rest of the engine works on directly. Its cost is bounded by the byte count.
 """
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +46,63 @@ class RawMidi:
     cue_points: list[tuple[int, str]] = field(default_factory=list)
     end_tick: int = 0  # the last End of Track, the file's own idea of its length
     note_count: int = 0
+
+
+def bar_lines(ticks_per_beat: int, time_signatures: list[tuple[int, int, int]], end: int) -> np.ndarray:
+    """Ticks where bars 1, 2, ... start, following the time signatures, up to ``end`` (at least one).
+
+    A meter change inside a bar takes effect at the next bar line (what notation programs do).
+    """
+    end = max(end, 1)
+    meters = [(t, n, d) for t, n, d in time_signatures if n > 0 and t < end]
+    if not meters or meters[0][0] > 0:
+        meters.insert(0, (0, 4, 4))
+    pieces = []
+    bar_start, previous_length = 0, 0
+    for index, (tick, numerator, denominator) in enumerate(meters):
+        if previous_length and tick > bar_start:
+            tick = bar_start + -(-(tick - bar_start) // previous_length) * previous_length
+        stop = meters[index + 1][0] if index + 1 < len(meters) else end
+        length = max(1, round(numerator * ticks_per_beat * 4 / denominator))
+        if stop > tick:
+            pieces.append(np.arange(tick, stop, length, dtype=np.int64))
+            bar_start = int(pieces[-1][-1])
+        previous_length = length
+    return np.unique(np.concatenate(pieces)) if pieces else np.zeros(1, dtype=np.int64)
+
+
+def shift_earlier(raw: RawMidi, ticks: int) -> RawMidi:
+    """``raw`` with everything ``ticks`` earlier: what happened before that point (programs,
+    controllers, pitch bend, sysex; the tempo, meter, key signature and marker in force) lands at
+    tick 0 in its order, so the song starts in the state it had there. Notes before the point are
+    dropped (callers cut only where no note has started yet)."""
+    if ticks <= 0:
+        return raw
+    before = raw.tick < ticks
+    kinds = raw.status & 0xF0
+    noteish = (raw.status < 0xF0) & ((kinds == 0x80) | (kinds == 0x90) | (kinds == 0xA0))
+    keep = ~(before & noteish)
+
+    def in_force(items: Sequence[tuple[Any, ...]]) -> list[Any]:
+        last = [item for item in items if item[0] <= ticks][-1:]
+        later = [item for item in items if item[0] > ticks]
+        return [(0, *item[1:]) for item in last] + [(item[0] - ticks, *item[1:]) for item in later]
+
+    return replace(
+        raw,
+        tick=np.maximum(raw.tick[keep] - ticks, 0),
+        track=raw.track[keep],
+        status=raw.status[keep],
+        d1=raw.d1[keep],
+        d2=raw.d2[keep],
+        tempos=in_force(raw.tempos),
+        time_signatures=in_force(raw.time_signatures),
+        key_signatures=in_force(raw.key_signatures),
+        markers=in_force(raw.markers),
+        cue_points=in_force(raw.cue_points),
+        end_tick=max(0, raw.end_tick - ticks),
+        sysex=list(raw.sysex),
+    )
 
 
 def _text(payload: bytes) -> str:

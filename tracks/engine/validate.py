@@ -27,8 +27,14 @@ def _size_text(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size / 1000:.0f} KB"
 
 
-def load_arrangement(source: bytes | str | os.PathLike[str], *, max_bytes: int = 1_000_000) -> Arrangement:
-    """Validate and load a Standard MIDI File; raises InvalidArrangement with a plain reason."""
+def load_arrangement(
+    source: bytes | str | os.PathLike[str], *, max_bytes: int = 1_000_000, lead_trim_bars: int | None = None
+) -> Arrangement:
+    """Validate and load a Standard MIDI File; raises InvalidArrangement with a plain reason.
+
+    ``lead_trim_bars``: for a stored revision, its analysis' ``lead_trim_bars`` (0 when missing) so
+    the song keeps the bars and seconds it was analysed with; None (a new file) decides.
+    """
     data = _read_source(source, max_bytes)
     if not data:
         raise InvalidArrangement("the file is empty")
@@ -48,7 +54,7 @@ def load_arrangement(source: bytes | str | os.PathLike[str], *, max_bytes: int =
             raise InvalidArrangement(
                 f"the file sets a tempo of {fastest} microseconds per beat; the minimum is {MIN_TEMPO_US}"
             )
-        arrangement = build_arrangement(data, raw)
+        arrangement = build_arrangement(data, raw, lead_trim_bars=lead_trim_bars)
         if arrangement.end_s > MAX_DURATION_S:
             raise InvalidArrangement(
                 f"the music lasts {arrangement.end_s / 60:.0f} minutes; "

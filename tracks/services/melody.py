@@ -10,24 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings as django_settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from performers.models import User
 from tracks import rules
-from tracks.engine import InvalidArrangement, load_arrangement, melody_analysis
+from tracks.engine import InvalidArrangement, melody_analysis
 from tracks.models import Revision
-from tracks.services.storage import revision_midi_read
+from tracks.services.storage import revision_arrangement_load
 
 
 def revision_melody_set(*, user: User, revision: Revision, part: int | None) -> Revision:
     """Make ``part`` (a part index, or None for "no melody") the revision's melody part."""
     if not rules.may_change_track(user, revision.track):
         raise PermissionDenied("only the track's producer chooses the melody part")
-    data = revision_midi_read(revision=revision)
     try:
-        arrangement = load_arrangement(data, max_bytes=max(int(django_settings.MIDI_MAX_BYTES), len(data)))
+        arrangement = revision_arrangement_load(revision=revision)
         melody = melody_analysis(arrangement, part)
     except (ValueError, InvalidArrangement) as exc:
         raise ValidationError({"part": [str(exc)]}) from exc

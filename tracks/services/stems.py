@@ -17,12 +17,12 @@ from django.conf import settings as django_settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from tracks.engine import VariantSettings, load_arrangement
+from tracks.engine import VariantSettings
 from tracks.engine.arrangement import Arrangement
 from tracks.engine.stem_cache import stem_set_complete, stem_set_directory, stem_set_pack, stem_set_unpack
 from tracks.models import Render, Revision
 from tracks.services.sounds import sound_path
-from tracks.services.storage import revision_midi_read
+from tracks.services.storage import revision_arrangement_load
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +97,7 @@ def stems_fetch(*, render: Render) -> bool:
         name = stem_archive_name(revision_id=revision.pk, variant=variant, soundfont=soundfont)
         if not default_storage.exists(name):
             return False
-        data = revision_midi_read(revision=revision)
-        arrangement = load_arrangement(data, max_bytes=max(int(django_settings.MIDI_MAX_BYTES), len(data)))
+        arrangement = revision_arrangement_load(revision=revision)
         directory = _local_set(
             revision_id=revision.pk, arrangement=arrangement, variant=variant, soundfont=soundfont
         )

@@ -8,11 +8,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
 
+from django.conf import settings as django_settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from tracks.engine import EngineError
+from tracks.engine import Arrangement, EngineError, load_arrangement
 from tracks.models import Revision
 from tracks.services.errors import TransientRenderError
 
@@ -41,6 +43,24 @@ def revision_midi_read(*, revision: Revision) -> bytes:
         raise TransientRenderError("could not read the arrangement from storage") from exc
 
 
+def revision_arrangement_load(*, revision: Revision) -> Arrangement:
+    """The revision's arrangement as the engine plays it: its file, with the empty lead bars its
+    analysis recorded as cut (none for revisions analysed before the engine cut them), so the song
+    keeps the bars and seconds its stored analysis, sections and comments count in."""
+    data = revision_midi_read(revision=revision)
+    return load_arrangement(
+        data,
+        max_bytes=max(int(django_settings.MIDI_MAX_BYTES), len(data)),
+        lead_trim_bars=revision_lead_trim_bars(revision=revision),
+    )
+
+
+def revision_lead_trim_bars(*, revision: Revision) -> int:
+    """Empty bars the engine cut before the revision's music when it was analysed (0: none, or
+    analysed before the engine cut any)."""
+    return int((revision.analysis or {}).get("lead_trim_bars") or 0)
+
+
 def audio_store(*, name: str, path: Path) -> tuple[str, int]:
     """Copy a finished file into storage under ``name``; ``(stored name, size)``.
 
@@ -59,3 +79,8 @@ def audio_store(*, name: str, path: Path) -> tuple[str, int]:
         logger.warning("could not store %s: %s", name, exc)
         storage_discard(names=[saved or name])
         raise TransientRenderError("could not store the rendered audio") from exc
+
+
+def audio_open(*, name: str) -> IO[bytes]:
+    """A stored render's file, opened for reading (OSError when it is gone)."""
+    return default_storage.open(name, "rb")

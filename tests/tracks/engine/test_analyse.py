@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import mido
 import pytest
 
-from tracks.engine import load_arrangement, note_name, note_number, suggest_keys
+from tracks.engine import load_arrangement, melody_analysis, note_name, note_number, suggest_keys
 from tracks.engine.notes import uses_flats
 
 TPB = 480
@@ -249,3 +249,49 @@ def test_a_melody_in_eb_is_shown_with_flats() -> None:
     assert (by_shift[2]["key"], by_shift[2]["melody_low"]) == ("F major", "F4")
     assert (by_shift[-1]["key"], by_shift[-1]["melody_low"]) == ("D major", "D4")
     assert (by_shift[1]["key"], by_shift[1]["melody_high"]) == ("E major", "E5")
+
+
+def test_note_names_follow_the_key_in_force_where_the_notes_sound() -> None:
+    # Given 32 bars in E major, then 16 bars in Ab major (the melody's top, Ab5, only in the Ab
+    # section; the bass's top, Bb3, too)
+    melody = scale_melody(64, 32) + scale_melody(68, 16, start_bar=32)
+    harmony = chords(52, 32) + chords(56, 16, start_bar=32)
+    arrangement = load_arrangement(song([Track(melody), Track(harmony, channel=1)]))
+    analysis = arrangement.analysis
+    assert [entry["key"] for entry in analysis["keys"]] == ["E major", "Ab major"]
+    # Then each extreme is spelled in the key of the section where it sounds
+    assert analysis["melody_range"] == {
+        "low": "E4",
+        "low_key": "E major",
+        "high": "Ab5",
+        "high_key": "Ab major",
+    }
+    assert (analysis["parts"][1]["low"], analysis["parts"][1]["high"]) == ("E2", "Bb3")
+    # And so are the suggestions, each extreme in its own key transposed
+    suggestions = suggest_keys(
+        melody_histogram=analysis["melody_histogram"],
+        key=analysis["key"],
+        vocal_low=55,
+        vocal_high=84,
+        melody_range=analysis["melody_range"],
+    )
+    by_shift = {item["transpose"]: item for item in suggestions}
+    assert (by_shift[2]["key"], by_shift[2]["melody_low"], by_shift[2]["melody_high"]) == (
+        "F# major",
+        "F#4",
+        "Bb5",
+    )
+    assert (by_shift[-1]["melody_low"], by_shift[-1]["melody_high"]) == ("Eb4", "G5")
+    # And a melody the producer names gets its range spelled the same way
+    assert melody_analysis(arrangement, 0)["melody_range"] == analysis["melody_range"]
+
+
+def test_suggestions_for_an_analysis_without_a_melody_range_use_the_main_key() -> None:
+    suggestions = suggest_keys(
+        melody_histogram=[[68, 4, 2.0], [80, 2, 1.0]],
+        key="E major",
+        vocal_low=60,
+        vocal_high=84,
+        melody_range={"low": "G#4", "low_key": "nonsense", "high": "G#5"},
+    )
+    assert {item["transpose"]: item for item in suggestions}[0]["melody_low"] == "G#4"

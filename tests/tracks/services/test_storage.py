@@ -4,12 +4,16 @@ import errno
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 
 from tests.conftest import stored_files
+from tests.factories import RevisionFactory
+from tests.tracks.engine.test_arrangement import leading_silence_song
 from tracks import services
+from tracks.engine import load_arrangement
 from tracks.models import RenderStatus
-from tracks.services.storage import audio_store
+from tracks.services.storage import audio_store, revision_arrangement_load
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +88,22 @@ def test_engine_reasons_reach_users_without_server_paths(track, performer, monke
     assert result.status == RenderStatus.FAILED
     assert result.error == "SoundFont not found: a server file (ffmpeg wrote a server file)"
     assert "/usr/share/sounds/sf2/Missing.sf2" in caplog.text
+
+
+def test_a_revision_is_played_with_the_lead_trim_its_analysis_recorded(isolated_media):
+    # given: one file with three empty bars (6 s) before the music, stored as a revision analysed
+    # before the engine cut leading bars (no trim recorded) and as one analysed since
+    data = leading_silence_song(first_beat=12.0)
+    analysed_now = load_arrangement(data).analysis
+    analysed_before = {key: value for key, value in analysed_now.items() if key != "lead_trim_bars"}
+    old = RevisionFactory(midi=ContentFile(data, name="old.mid"), analysis=analysed_before)
+    new = RevisionFactory(midi=ContentFile(data, name="new.mid"), analysis=analysed_now)
+
+    # when
+    old_song = revision_arrangement_load(revision=old)
+    new_song = revision_arrangement_load(revision=new)
+
+    # then: the old revision keeps the seconds its stored bars and comments count in; the new one is cut
+    assert (old_song.lead_trim_bars, old_song.analysis["start_s"]) == (0, 6.0)
+    assert (new_song.lead_trim_bars, new_song.analysis["start_s"]) == (3, 0.0)
+    assert new_song.analysis["bars"] == analysed_now["bars"] == 8
