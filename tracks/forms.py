@@ -9,6 +9,7 @@ from typing import Any, cast
 from django import forms
 
 from tracks.engine import transpose_key
+from tracks.engine.dynamics import BUILD, DYNAMICS_RANGE, parse_dynamics
 from tracks.engine.presets import PRESETS, mix_to_dict, preset_mix
 from tracks.rules import COMMENT_MAX, GAIN_MAX_DB, GAIN_MIN_DB, SEARCH_MAX, TEXT_MAX, TITLE_MAX
 from tracks.services.sounds import sound_sets_list
@@ -148,15 +149,28 @@ class RenderForm(forms.Form):
         max_value=12.0,
         widget=forms.NumberInput(attrs={"type": "range", "step": "1", "min": "0", "max": "12"}),
     )
+    dynamics_mode = forms.ChoiceField(
+        label="Dynamics",
+        required=False,
+        choices=[
+            ("", "As written"),
+            (BUILD, "Build: quiet verses, full choruses"),
+            ("sections", "Per section"),
+        ],
+        help_text="Softer or fuller playing per section, ramped over one beat.",
+        widget=forms.Select(attrs={"data-dynamics-mode": ""}),
+    )
 
     def __init__(
         self,
         *args: Any,
         analysis: dict[str, Any],
         suggestions: list[dict[str, Any]] | None = None,
+        sections: list[dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self._add_dynamics_fields(analysis.get("sections") if sections is None else sections)
         self.original_key = str(analysis.get("key") or "")
         self.original_bpm = float(analysis.get("tempo_bpm") or 120.0)
         self.melody_part = analysis.get("melody_part")
@@ -210,6 +224,50 @@ class RenderForm(forms.Form):
                 label=f"Mute {name}", required=False, widget=forms.CheckboxInput(attrs={"data-mute": ""})
             )
             self.fields[f"solo_{index}"] = forms.BooleanField(label=f"Solo {name}", required=False)
+
+    def _add_dynamics_fields(self, sections: list[dict[str, Any]] | None) -> None:
+        """One level per section name (``sections``: the revision's, with the producer's corrections)."""
+        self.dynamics_names = list(dict.fromkeys(str(s["name"]) for s in sections or []))
+        levels = {
+            name.casefold(): level for name, level in (self.initial.get("dynamics_levels") or {}).items()
+        }
+        low, high = DYNAMICS_RANGE
+        for number, name in enumerate(self.dynamics_names):
+            self.fields[f"dynamics_{number}"] = forms.FloatField(
+                label=name,
+                required=False,
+                initial=levels.get(name.casefold(), 0.0),
+                min_value=low,
+                max_value=high,
+                widget=forms.NumberInput(
+                    attrs={
+                        "type": "range",
+                        "step": "1",
+                        "min": f"{low:g}",
+                        "max": f"{high:g}",
+                        "data-dynamics": "",
+                    }
+                ),
+            )
+
+    def dynamics_rows(self) -> list[dict[str, Any]]:
+        """The per-section level fields, for the template."""
+        return [
+            {"name": name, "field": self[f"dynamics_{number}"], "output": f"dynamics-out-{number}"}
+            for number, name in enumerate(self.dynamics_names)
+        ]
+
+    def dynamics_setting(self) -> dict[str, float] | str:
+        data = self.cleaned_data
+        mode = data.get("dynamics_mode") or ""
+        if mode != "sections":
+            return mode
+        return parse_dynamics(
+            {
+                name: float(data.get(f"dynamics_{number}") or 0.0)
+                for number, name in enumerate(self.dynamics_names)
+            }
+        )
 
     def tempo_bounds(self) -> tuple[float, float]:
         # Rounded inwards to 0.1 BPM so both ends are themselves allowed tempos.
@@ -279,6 +337,7 @@ class RenderForm(forms.Form):
             "count_in": int(data.get("count_in") or 0),
             "sound": data.get("sound") or "",
             "space_for_voice": float(data.get("space_for_voice") or 0.0) if data.get("space_voice") else 0.0,
+            "dynamics": self.dynamics_setting(),
         }
 
     @staticmethod
@@ -294,6 +353,9 @@ class RenderForm(forms.Form):
             "space_voice": bool(settings.get("space_for_voice")),
             "space_for_voice": float(settings.get("space_for_voice") or 6.0),
         }
+        dynamics = settings.get("dynamics") or ""
+        initial["dynamics_mode"] = "sections" if isinstance(dynamics, dict) else str(dynamics)
+        initial["dynamics_levels"] = dynamics if isinstance(dynamics, dict) else {}
         for index, entry in (settings.get("mix") or {}).items():
             initial[f"gain_{index}"] = float(entry.get("gain_db", 0.0))
             initial[f"mute_{index}"] = bool(entry.get("mute", False))

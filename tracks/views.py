@@ -52,6 +52,8 @@ from tracks.services import (
     track_create,
     track_create_check,
 )
+from tracks.services.dynamics import render_dynamics
+from tracks.services.sections import revision_sections
 from tracks.services.sounds import render_sound_details
 
 RECENT_RENDERS = 8
@@ -170,6 +172,9 @@ def _render_summary(render_obj: Render, names: dict[int, str]) -> dict[str, Any]
     if render_obj.settings.get("cues"):
         details.append("spoken cues")
     details += render_sound_details(render=render_obj, names=names)
+    dynamics = render_dynamics(render=render_obj)
+    if dynamics:
+        details.append(dynamics["summary"])
     bpm = selectors.render_tempo_bpm(render=render_obj)
     return {
         "render": render_obj,
@@ -288,7 +293,10 @@ def _track_page_context(
             if chosen is not None:
                 initial["transpose"] = chosen
         render_form = RenderForm(
-            initial=initial, analysis=analysis, suggestions=(suggestions or {}).get("suggestions")
+            initial=initial,
+            analysis=analysis,
+            suggestions=(suggestions or {}).get("suggestions"),
+            sections=revision_sections(revision=revision),
         )
 
     revisions = list(selectors.revision_list(track=track))
@@ -346,7 +354,10 @@ def render_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         raise Http404("this track has no revision yet")
     suggestions, _ = _suggestions(track, revision, request.user)
     form = RenderForm(
-        request.POST, analysis=revision.analysis, suggestions=(suggestions or {}).get("suggestions")
+        request.POST,
+        analysis=revision.analysis,
+        suggestions=(suggestions or {}).get("suggestions"),
+        sections=revision_sections(revision=revision),
     )
     render_obj: Render | None = None
     notice = ""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .arrange import parse_arrangement
+from .dynamics import parse_dynamics
 from .errors import InvalidSettings
 
 TRANSPOSE_RANGE = (-12, 12)
@@ -32,6 +33,7 @@ _SETTING_KEYS = {"transpose", "tempo", "mix", "click", "count_in", "sound", "pre
 FORMATS = ("mp3", "wav", "flac", "stems", "midi")
 LAYOUTS = ("stereo", "split")
 _SETTING_KEYS |= {"arrangement"}  # sections and bar ranges in any order (see .arrange)
+_SETTING_KEYS |= {"dynamics"}  # section levels or "build" (see .dynamics)
 _MIX_KEYS = {"gain_db", "mute", "solo"}
 
 
@@ -87,6 +89,7 @@ class VariantSettings:
     layout: str = "stereo"  # one of LAYOUTS; "split": click and cues left, the band in mono right
     cues: bool = False  # spoken count-in and section names (espeak-ng)
     arrangement: tuple[str, ...] = ()  # items like "Chorus x2", "17-24" (see .arrange); () = as written
+    dynamics: dict[str, float] | str = ""  # {"Verse": -4, ...} dB or "build" (see .dynamics); "" = as written
 
     def __hash__(self) -> int:
         return hash(self.cache_key())
@@ -158,6 +161,7 @@ class VariantSettings:
             layout=data.get("layout", "stereo"),
             cues=data.get("cues", False),
             arrangement=tuple(spec.text for spec in parse_arrangement(data.get("arrangement"))),
+            dynamics=parse_dynamics(data.get("dynamics")),
         )
         settings.validate()
         return settings
@@ -194,6 +198,7 @@ class VariantSettings:
         if not isinstance(self.cues, bool):
             raise InvalidSettings("cues must be true or false")
         parse_arrangement(list(self.arrangement))
+        parse_dynamics(self.dynamics)
         low_g, high_g = GAIN_RANGE
         for index, part in self.mix.items():
             if not _is_int(index) or index < 0:
@@ -229,6 +234,7 @@ class VariantSettings:
             layout=self.layout,
             cues=self.cues,
             arrangement=tuple(spec.text for spec in parse_arrangement(list(self.arrangement))),
+            dynamics=parse_dynamics(self.dynamics),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -247,7 +253,12 @@ class VariantSettings:
             }
             | settings._sound_dict()
             | settings._arrangement_dict()
+            | settings._dynamics_dict()
         )
+
+    def _dynamics_dict(self) -> dict[str, Any]:
+        """The dynamics when set (left out otherwise, so older settings keep their hash)."""
+        return {"dynamics": self.dynamics} if self.dynamics else {}
 
     def _arrangement_dict(self) -> dict[str, Any]:
         """The arrangement when there is one (left out otherwise, so older settings keep their hash)."""
@@ -286,6 +297,8 @@ class VariantSettings:
         # The sound set changes every stem; the preset and the space for the voice are mix-level.
         stems = {key: settings[key] for key in ("transpose", "tempo", "click", "count_in")}
         arranged = {"arrangement": settings["arrangement"]} if "arrangement" in settings else {}
+        # Dynamics scale the notes' velocities, so the stems themselves differ.
+        arranged |= {"dynamics": settings["dynamics"]} if "dynamics" in settings else {}
         return _digest(stems | ({"sound": self.sound} if self.sound else {}) | arranged)
 
     def part_gains(self, part_count: int) -> list[float]:

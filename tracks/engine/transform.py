@@ -1,10 +1,12 @@
-"""Variant transforms applied to MIDI events, never to audio: transpose, tempo, count-in, click.
+"""Variant transforms applied to MIDI events, never to audio: transpose, tempo, count-in, click and
+the velocities of section dynamics.
 
 Working on events keeps a 0.8x render exactly 1.25x as long with no stretching artefacts, and
 keeps the drums untouched by transposition. The result is a ``Performance``: every event stamped
 with its sample frame in the render, ready for the synth scheduler.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import mido
@@ -58,12 +60,19 @@ def perform(
     count_in: int = 0,
     click: bool = False,
     sample_rate: int = SAMPLE_RATE,
+    velocity_spans: Sequence[tuple[float, float, float]] = (),
 ) -> Performance:
-    """Stamp every event with its frame in the render, transposed and tempo-scaled."""
+    """Stamp every event with its frame in the render, transposed and tempo-scaled.
+
+    ``velocity_spans``: (start_s, end_s, factor) spans of the song (seconds at its original tempo): notes
+    starting in a span are played with their velocity times ``factor`` (1..127), as the section
+    dynamics ask (see :mod:`.dynamics`).
+    """
     raw = arrangement.raw
     warnings: list[str] = []
     status = raw.status
     d1 = raw.d1.copy()
+    d2 = _scaled_velocities(arrangement, velocity_spans) if velocity_spans else raw.d2
     keep = np.ones(status.size, dtype=bool)
     if transpose:
         kinds = status & 0xF0
@@ -81,14 +90,11 @@ def perform(
                 f"at {transpose:+d} semitones and {'were' if count != 1 else 'was'} dropped"
             )
 
-    numerator, denominator = _first_signature(arrangement)
-    bar_quarters = numerator * 4.0 / denominator
-    first_tempo_s = float(arrangement.tempo_map.tempos[0]) / 1e6
-    count_in_s = count_in * bar_quarters * first_tempo_s / tempo
+    count_in_s = count_in_seconds(arrangement, count_in=count_in, tempo=tempo)
     seconds = arrangement.event_seconds[keep] / tempo + count_in_s
     frames = np.rint(seconds * sample_rate).astype(np.int64)
     part = arrangement.event_part[keep]
-    out_status, out_d1, out_d2 = status[keep], d1[keep].astype(np.int32), raw.d2[keep]
+    out_status, out_d1, out_d2 = status[keep], d1[keep].astype(np.int32), d2[keep]
     end_frame = round((arrangement.end_s / tempo + count_in_s) * sample_rate)
 
     has_click = click or count_in > 0
@@ -137,6 +143,25 @@ def perform(
         transpose=transpose,
         warnings=warnings,
     )
+
+
+def count_in_seconds(arrangement: Arrangement, *, count_in: int, tempo: float) -> float:
+    """Length of ``count_in`` bars of the song's first meter and tempo, at ``tempo`` (seconds)."""
+    numerator, denominator = _first_signature(arrangement)
+    first_tempo_s = float(arrangement.tempo_map.tempos[0]) / 1e6
+    return count_in * numerator * 4.0 / denominator * first_tempo_s / tempo
+
+
+def _scaled_velocities(arrangement: Arrangement, spans: Sequence[tuple[float, float, float]]) -> np.ndarray:
+    """The raw events' data byte 2 with note-on velocities scaled by the span each note starts in."""
+    raw = arrangement.raw
+    d2 = raw.d2.copy()
+    note_on = (raw.status < 0xF0) & ((raw.status & 0xF0) == 0x90) & (raw.d2 > 0)
+    seconds = arrangement.event_seconds
+    for start, end, factor in spans:
+        inside = note_on & (seconds >= start) & (seconds < end)
+        d2[inside] = np.clip(np.rint(raw.d2[inside] * factor), 1, 127).astype(d2.dtype)
+    return d2
 
 
 def _first_signature(arrangement: Arrangement) -> tuple[int, int]:

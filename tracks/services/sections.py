@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import Http404
 
 from backtrack.text import clean_line
@@ -124,11 +125,12 @@ def revision_sections_update(*, user: User, revision: Revision, sections: object
         locked.sections = cleaned
         locked.save(update_fields=["sections"])
         if changed:
-            # Finished arranged renders played the old sections; the same names now mean other bars,
-            # so they go (a new request renders the new ones). Their files go after the commit.
+            # Finished arranged renders (and those with dynamics per section) played the old sections;
+            # the same names now mean other bars, so they go (a new request renders the new ones).
+            # Their files go after the commit.
             stale = Render.objects.filter(
+                Q(settings__has_key="arrangement") | Q(settings__has_key="dynamics"),
                 revision=locked,
-                settings__has_key="arrangement",
                 status__in=[RenderStatus.DONE, RenderStatus.FAILED],
             )
             names = [name for name in stale.values_list("audio", flat=True) if name]

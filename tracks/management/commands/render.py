@@ -55,6 +55,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--cues", action="store_true", help="spoken count-in and section names")
         parser.add_argument(
+            "--dynamics",
+            default="",
+            metavar="LEVELS",
+            help='section levels in dB (-12..+6), e.g. "Verse=-4,Chorus=2", or "build"',
+        )
+        parser.add_argument(
             "--arrangement",
             default="",
             metavar="ITEMS",
@@ -99,6 +105,7 @@ class Command(BaseCommand):
                     "preset": options["preset"],
                     "space_for_voice": options["space_for_voice"],
                     "arrangement": [item for item in options["arrangement"].split(",") if item.strip()],
+                    "dynamics": options["dynamics"],
                 }
             )
             settings.validate(len(arrangement.parts))
@@ -126,3 +133,5 @@ class Command(BaseCommand):
             f"{out} {result.duration_s:.1f} s, {result.key}, {result.tempo_bpm:g} bpm, "
             f"{result.lufs:.1f} LUFS, {result.true_peak_dbtp:.1f} dBTP"
         )
+        if result.dynamics:
+            self.stdout.write(result.dynamics["summary"])
