@@ -17,14 +17,25 @@ first (an arrangement as long as the song, a jump at every join), over the plain
 in a fresh child process, so its peak RSS is its own.
 
     .venv/bin/python bench/render.py [--soundfont PATH] [--only NAME] [--repeat N] [--threads N]
+    .venv/bin/python bench/render.py --outputs [--only NAME] [--repeat N]
 
 With ``--repeat N`` each file is measured N times, alternating baseline and engine, and the table shows
 the fastest of each column (the least disturbed run on a shared machine).
+
+``--outputs`` measures only what the outputs cost against the plain MP3 of the same variant, in one
+child process per file: after a warm-up render, ``--repeat`` rounds (default 3) of a plain MP3, a
+stems ZIP and a split-layout MP3, each synthesizing into a fresh stem folder, in alternating order,
+then a stems ZIP from cached per-part stems; the fastest of each is compared (target <= 1.2). It also
+shows how much of the ZIP's time is synthesis (until the render reports 0.8).
+
+Every engine run uses a private folder of core slots, so renders of other processes on the machine
+(tests, workers) do not make it render serially part of the time (``pool.cpu_share``).
 """
 
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,7 +66,7 @@ def engine_child(midi_path: str, soundfont: str, workdir: str, threads: str) -> 
         render_variant,
     )
 
-    config = EngineConfig(threads=int(threads) or None)
+    config = EngineConfig(threads=int(threads) or None, slot_dir=Path(workdir) / "slots")
     stems = Path(workdir) / "stems"
     settings = VariantSettings(transpose=TRANSPOSE, tempo=TEMPO)
     started = time.perf_counter()
@@ -131,6 +142,114 @@ def engine_child(midi_path: str, soundfont: str, workdir: str, threads: str) -> 
     )
 
 
+def outputs_child(midi_path: str, soundfont: str, workdir: str, threads: str, rounds: str) -> None:
+    """Runs in a child process: plain MP3, stems ZIP and split layout of one variant, ``rounds`` times
+    in alternating order with fresh stems each time, then the ZIP from cached stems; prints the
+    fastest time of each (and the ZIP's synthesis time) as JSON."""
+    from tracks.engine import (
+        EngineConfig,
+        VariantSettings,
+        load_arrangement,
+        pool,
+        prepare_stems,
+        render_variant,
+    )
+
+    config = EngineConfig(threads=int(threads) or None, slot_dir=Path(workdir) / "slots")
+    arrangement = load_arrangement(Path(midi_path).read_bytes())
+    plain = VariantSettings(transpose=TRANSPOSE, tempo=TEMPO)
+    variants = {
+        "plain": (plain, ".mp3"),
+        "zip": (replace(plain, format="stems"), ".zip"),
+        "split": (replace(plain, layout="split", click=True), ".mp3"),
+    }
+    runs = 0
+
+    def timed(label: str, folder: str) -> tuple[float, float, float]:
+        """(seconds, seconds until the render reported 0.8, audio seconds) of ``variants[label]``."""
+        nonlocal runs
+        runs += 1
+        variant, suffix = variants[label]
+        synthesized = [0.0]
+        started = time.perf_counter()
+
+        def progress(fraction: float) -> None:
+            if fraction >= 0.8 and not synthesized[0]:
+                synthesized[0] = time.perf_counter() - started
+
+        result = render_variant(
+            arrangement,
+            variant,
+            out_path=Path(workdir) / f"{label}-{runs}{suffix}",
+            soundfont=soundfont,
+            stem_dir=Path(workdir) / folder,
+            progress=progress,
+            config=config,
+        )
+        elapsed = time.perf_counter() - started
+        if result.stems_reused != (folder == "cached"):
+            raise SystemExit(f"unexpected stem reuse in the {label} render")
+        (Path(workdir) / f"{label}-{runs}{suffix}").unlink()
+        return elapsed, synthesized[0], result.duration_s
+
+    audio_s = timed("plain", "warm-up")[2]  # also loads the SoundFont, numpy and the encoder
+    best: dict[str, float] = {}
+    for number in range(max(1, int(rounds))):
+        order = ["plain", "zip", "split"]
+        for label in order if number % 2 == 0 else order[::-1]:
+            elapsed, synthesized, _ = timed(label, f"fresh-{runs}")
+            if elapsed < best.get(label, float("inf")):
+                best[label] = elapsed
+                if label == "zip":
+                    best["zip_synthesis"] = synthesized
+    prepare_stems(arrangement, plain, soundfont=soundfont, stem_dir=Path(workdir) / "cached", config=config)
+    best["zip_cached"] = min(timed("zip", "cached")[0] for _ in range(max(1, int(rounds))))
+    pool.shutdown()
+    print(json.dumps({"audio_s": audio_s, **best}))
+
+
+def outputs_table(args: argparse.Namespace) -> None:
+    print(
+        f"SoundFont {args.soundfont}; transform {TRANSPOSE:+d} semitones, {TEMPO}x; fastest of "
+        f"{max(1, args.repeat)} alternating rounds, fresh stems"
+    )
+    header = (
+        f"{'file':26} {'audio s':>8} {'plain s':>8} {'zip s':>7} {'synth s':>8} {'zip/plain':>9} "
+        f"{'zip(cached)/plain':>17} {'split/plain':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory(prefix="backtrack-bench-") as scratch:
+        root = Path(scratch)
+        for name, path in material(root, args.only, args.midi_dir):
+            workdir = root / f"outputs-{name}"
+            workdir.mkdir()
+            output = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--outputs-child",
+                    str(path),
+                    args.soundfont,
+                    str(workdir),
+                    str(args.threads),
+                    str(max(1, args.repeat)),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            best = json.loads(output.strip().splitlines()[-1])
+            plain = best["plain"]
+            print(
+                f"{name:26} {best['audio_s']:8.1f} {plain:8.2f} {best['zip']:7.2f} "
+                f"{best['zip_synthesis']:8.2f} {best['zip'] / plain:9.2f} "
+                f"{best['zip_cached'] / plain:17.2f} {best['split'] / plain:11.2f}",
+                flush=True,
+            )
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _reordered(arrangement: object) -> tuple[str, ...]:
     """Every section once, last first, as bar ranges: an arranged song as long as the song itself
     (jumps at every join), for ``arranged/plain``."""
@@ -185,10 +304,22 @@ def main() -> None:
         default=0,
         help="render threads of the engine (default: the machine's cores, <= 4)",
     )
+    parser.add_argument(
+        "--outputs", action="store_true", help="stems ZIP and split layout against the plain MP3 only"
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--outputs-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         engine_child(*args.child)
+        return
+    if args.outputs_child:
+        outputs_child(*args.outputs_child)
+        return
+    if args.outputs:
+        if args.repeat == 1 and "--repeat" not in sys.argv:
+            args.repeat = 3
+        outputs_table(args)
         return
     print(f"SoundFont {args.soundfont}; transform {TRANSPOSE:+d} semitones, {TEMPO}x; MP3 192 kbps")
     header = (

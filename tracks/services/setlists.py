@@ -1,9 +1,11 @@
 """Setlists: songs in order with their variants and gaps, a revocable share link, and exports.
 
 An export renders every available song as an MP3 (a finished render with the same settings is
-reused, not rendered again), then packs a ZIP of numbered MP3s with an ``.m3u8`` or joins one
+reused, not rendered again; a song rendered for it becomes that render, so later requests and exports
+reuse it in turn), then packs a ZIP of numbered MP3s with an ``.m3u8`` or joins one
 continuous MP3 with each song's gap of silence. A song that fails fails the export with its title in
-the reason, and nothing is stored; a song whose track was deleted or made private is skipped.
+the reason (and its render row keeps the reason), and no export file is stored; a song whose track was
+deleted or made private is skipped.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
 
 from performers.models import User
 from tracks import selectors
-from tracks.engine import EngineError, load_arrangement, render_variant
+from tracks.engine import EngineError, VariantSettings, render_variant
 from tracks.engine_config import engine_config
 from tracks.models import (
     Render,
@@ -39,11 +41,18 @@ from tracks.models import (
     Track,
 )
 from tracks.rules import TITLE_MAX
-from tracks.services.render_execution import engine_failure_reason
-from tracks.services.renders import render_mark_accessed, render_settings_normalise
+from tracks.services.errors import TransientRenderError
+from tracks.services.render_execution import engine_failure_reason, render_execute, render_heartbeat
+from tracks.services.renders import (
+    render_claim,
+    render_mark_accessed,
+    render_release,
+    render_settings_normalise,
+)
 from tracks.services.sections import engine_use_sections
 from tracks.services.sounds import sound_path
-from tracks.services.storage import audio_store, revision_midi_read, storage_discard
+from tracks.services.stems import stems_fetch
+from tracks.services.storage import audio_store, revision_arrangement_load, storage_discard
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +247,7 @@ def setlist_export_run(*, export_id: int) -> SetlistExport | None:
         files: list[dict[str, Any]] = []
         for number, (item, revision) in enumerate(playable, start=1):
             _progress(export, f"{number - 1} of {len(playable)} songs")
-            files.append(_song(item=item, revision=revision, number=number, work=work))
+            files.append(_song(item=item, revision=revision, number=number, work=work, export=export))
         _progress(export, f"{len(playable)} of {len(playable)} songs")
         if export.format == "zip":
             out = work / "setlist.zip"
@@ -273,8 +282,17 @@ def _export_fail(export: SetlistExport, reason: str) -> SetlistExport:
     return export
 
 
-def _song(*, item: SetlistItem, revision: Any, number: int, work: Path) -> dict[str, Any]:
-    """One song as an MP3 in ``work``: a finished render with the same settings, or rendered now."""
+def _song(
+    *, item: SetlistItem, revision: Any, number: int, work: Path, export: SetlistExport
+) -> dict[str, Any]:
+    """One song as an MP3 in ``work``: the finished render of its variant, or rendered now.
+
+    A song rendered now is rendered as that variant's render row would be by a worker (created when
+    missing, or taken over while still queued), so it is stored and recorded like any render: done,
+    requested by nobody (no one's cap), reused by later requests and exports. Only while a worker is
+    rendering the variant, or when its render failed or lost its file, is the song rendered here
+    without a row.
+    """
     try:
         variant = render_settings_normalise(
             revision=revision, settings=item.settings, user=item.setlist.owner
@@ -282,25 +300,16 @@ def _song(*, item: SetlistItem, revision: Any, number: int, work: Path) -> dict[
     except ValidationError as exc:
         raise _SongFailedError(f"{item.title}: {' '.join(exc.messages)}") from exc
     path = work / f"song-{number:02d}.mp3"
-    render = (
-        Render.objects.filter(revision=revision, settings_hash=variant.cache_key(), status=RenderStatus.DONE)
-        .exclude(audio="")
-        .first()
-    )
-    if render is not None:
+    render = _render_of(revision=revision, variant=variant)
+    if render.status == RenderStatus.QUEUED:
+        claimed = render_claim(render_id=render.pk, task_id=f"setlist-export-{export.pk}")
+        if claimed is not None:
+            render = _render_claimed(item=item, render=claimed)
+    if render.status == RenderStatus.DONE and _stored_copy(render=render, path=path):
+        key, bpm, duration = render.key, render.tempo_bpm, float(render.duration_s or 0.0)
+    else:
         try:
-            with default_storage.open(str(render.audio.name), "rb") as source, path.open("wb") as target:
-                shutil.copyfileobj(source, target)
-            render_mark_accessed(render=render)
-            key, bpm, duration = render.key, render.tempo_bpm, float(render.duration_s or 0.0)
-        except OSError:
-            render = None  # gone from storage: render it again below
-    if render is None:
-        try:
-            data = revision_midi_read(revision=revision)
-            arrangement = load_arrangement(
-                data, max_bytes=max(int(django_settings.MIDI_MAX_BYTES), len(data))
-            )
+            arrangement = revision_arrangement_load(revision=revision)
             # As a render by a worker would: the producer's sections, the variant's sound set.
             engine_use_sections(arrangement=arrangement, revision=revision)
             result = render_variant(
@@ -323,6 +332,64 @@ def _song(*, item: SetlistItem, revision: Any, number: int, work: Path) -> dict[
         "gap_s": item.gap_s,
         "name": selectors.setlist_song_filename(number=number, title=item.title, key=key, bpm=bpm),
     }
+
+
+def _render_of(*, revision: Any, variant: VariantSettings) -> Render:
+    """The revision's render row of ``variant``; a new queued one (requested by nobody) when missing."""
+    settings_hash = variant.cache_key()
+    render = Render.objects.filter(revision=revision, settings_hash=settings_hash).first()
+    if render is not None:
+        return render
+    try:
+        with transaction.atomic():
+            return Render.objects.create(
+                revision=revision,
+                settings=variant.to_dict(),
+                settings_hash=settings_hash,
+                stem_key=variant.stem_key(),
+                requested_by=None,
+            )
+    except IntegrityError:
+        # An identical request created it meanwhile: one row per revision and settings.
+        return Render.objects.get(revision=revision, settings_hash=settings_hash)
+
+
+def _render_claimed(*, item: SetlistItem, render: Render) -> Render:
+    """Execute a render this export claimed, as the render task does; a failure fails the song."""
+    try:
+        with render_heartbeat(render=render):
+            stems_fetch(render=render)
+            render = render_execute(render=render)
+    except TransientRenderError as exc:
+        _release(render)
+        raise _SongFailedError(f"{item.title}: {exc}") from exc
+    except BaseException:
+        _release(render)
+        raise
+    if render.status == RenderStatus.FAILED:
+        raise _SongFailedError(f"{item.title}: {render.error}")
+    return render
+
+
+def _release(render: Render) -> None:
+    """Back to the queue (the sweeper gives it to a worker), so the row is not left rendering."""
+    try:
+        render_release(render_id=render.pk)
+    except Exception:
+        logger.warning("could not release render %s", render.pk, exc_info=True)
+
+
+def _stored_copy(*, render: Render, path: Path) -> bool:
+    """Copy a finished render's audio to ``path``; False when it is gone from storage."""
+    if not render.audio:
+        return False
+    try:
+        with default_storage.open(str(render.audio.name), "rb") as source, path.open("wb") as target:
+            shutil.copyfileobj(source, target)
+    except OSError:
+        return False
+    render_mark_accessed(render=render)
+    return True
 
 
 def _pack_zip(files: list[dict[str, Any]], out: Path, *, skipped: list[str]) -> None:
