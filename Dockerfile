@@ -30,4 +30,5 @@ RUN SECRET_KEY=build-only-not-secret python manage.py collectstatic --noinput
 RUN useradd --create-home --uid 1000 backtrack && mkdir -p /data && chown backtrack /data
 USER backtrack
 EXPOSE 8000
-CMD ["gunicorn", "backtrack.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+# Threads, not sync workers: a listener of a render's stream holds its request for the whole song.
+CMD ["gunicorn", "backtrack.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-class", "gthread", "--threads", "16"]

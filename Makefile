@@ -27,7 +27,7 @@ run: deps-run venv
 		echo "redis: .venv/bin/python -m backtrack.devtools.redis_foreground" >> var/Procfile.run; fi
 	@echo
 	@echo "  Backtrack is starting at http://$(HOST):$(PORT)/   (admin: /admin/, health: /healthz, API docs: /api/docs/)"
-	@echo "  One worker serves the renders, stems and maintenance queues (WORKER_QUEUES); media on the filesystem; metrics: /metrics"
+	@echo "  A worker serves renders; a lower-priority one builds stems and measures uploads (stems, maintenance queues); media on the filesystem; metrics: /metrics"
 	@echo "  Demo logins: producer / backtrack-demo   and   singer / backtrack-demo"
 	@echo "  Ctrl-C stops the web server, the worker and everything else this command started."
 	@echo

@@ -18,6 +18,7 @@ DEFAULT_QUEUE = "renders"
 TASK_QUEUES = {
     "tracks.tasks.render_run": "renders",
     "tracks.tasks.render_stems_prepare": "stems",
+    "tracks.tasks.revision_loudness_measure": "stems",
     "tracks.tasks.renders_requeue_stale": "maintenance",
     "tracks.tasks.renders_prune": "maintenance",
     "tracks.tasks.notifications_email_digest": "maintenance",

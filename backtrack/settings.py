@@ -300,6 +300,10 @@ METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
 RENDER_SHARE_STEMS: bool = _strict_bool("RENDER_SHARE_STEMS", bool(AWS_STORAGE_BUCKET_NAME))
 RENDER_CACHE_PRUNE_INTERVAL_S: float = _env_or_fail(env.float, "RENDER_CACHE_PRUNE_INTERVAL_S", default=900.0)
 METRICS_REDIS_KEY = "backtrack:metrics"
+# Instant listening (tracks/services/listening.py): a streamed render's frames stay in Redis this
+# long after its last frame; a listener gives up on a render that has not moved for LISTEN_MAX_WAIT_S.
+LISTEN_STREAM_TTL_S: float = _env_or_fail(env.float, "LISTEN_STREAM_TTL_S", default=900.0)
+LISTEN_MAX_WAIT_S: float = _env_or_fail(env.float, "LISTEN_MAX_WAIT_S", default=120.0)
 # Recovery (tracks/services/renders.py, render_requeue_stale, run by beat every RENDER_SWEEP_INTERVAL_S):
 # a rendering render whose heartbeat (written every RENDER_HEARTBEAT_S) is older than
 # RENDER_HEARTBEAT_TIMEOUT_S lost its worker; a queued render enqueued more than RENDER_LOST_GRACE_S

@@ -63,6 +63,9 @@ class Revision(models.Model):
     analysis = models.JSONField(default=dict)
     # The producer's corrected sections ([{name, start_bar}, ...]); null: the analysis' sections.
     sections = models.JSONField(null=True, blank=True)
+    # Measured loudness of the parts per sound set ({slug: LoudnessProfile.to_dict()}): streamed
+    # renders master at a gain predicted from it. Never shown; kept out of the API.
+    loudness = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         django_settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="revisions"
     )
@@ -109,6 +112,8 @@ class Render(models.Model):
     tempo_bpm = models.FloatField(null=True, blank=True)
     peaks = models.JSONField(default=list, blank=True)
     stems_reused = models.BooleanField(default=False)
+    # Where the first listener of a streamed render starts (seconds): encoded first when it can be.
+    listen_from = models.FloatField(default=0.0)
     requested_by = models.ForeignKey(
         django_settings.AUTH_USER_MODEL,
         null=True,

@@ -112,7 +112,11 @@ def key_suggestions(
         raise ValidationError("this arrangement has no melody part to fit to a vocal range")
     current_key = analysis.get("key", "")
     suggestions = suggest_keys(
-        melody_histogram=histogram, key=current_key, vocal_low=vocal_low, vocal_high=vocal_high
+        melody_histogram=histogram,
+        key=current_key,
+        vocal_low=vocal_low,
+        vocal_high=vocal_high,
+        melody_range=analysis.get("melody_range"),
     )
     return {
         "current_key": current_key,
@@ -316,6 +320,11 @@ def render_download_filename(*, render: Render) -> str:
     return f"{title[:120]}{suffix}{extension}"
 
 
+def render_streams(*, render: Render) -> bool:
+    """Whether the render can be listened to from its ``stream_url`` (its file is an MP3)."""
+    return str(render.settings.get("format", "mp3")) == "mp3"
+
+
 def render_content_type(*, render: Render) -> str:
     """The media type of the render's file (``audio/mpeg`` for an MP3, ``application/zip`` for stems…)."""
     return CONTENT_TYPES.get(str(render.settings.get("format", "mp3")), "audio/mpeg")
@@ -472,6 +481,12 @@ def settings_summary(*, settings: dict[str, Any] | None, parts: list[dict[str, A
             words.append(f"{key} {settings[key]}")
     if settings.get("space_for_voice"):
         words.append(f"space for voice {float(settings['space_for_voice']):g} dB")
+    dynamics = settings.get("dynamics")
+    if dynamics == "build":
+        words.append("dynamics build")
+    elif isinstance(dynamics, dict) and dynamics:
+        levels = ", ".join(f"{name} {_signed(float(level), 'dB')}" for name, level in dynamics.items())
+        words.append(f"dynamics {levels}")
     return ", ".join(words) or "the original"
 
 
@@ -493,28 +508,28 @@ def revision_previous(*, revision: Revision) -> Revision | None:
 def revision_diff(*, revision: Revision, against: Revision | None = None) -> dict[str, Any]:
     """What changed from ``against`` (default: the previous revision) to ``revision``, computed from
     the notes by ``tracks.engine.diff`` and cached by the two files' hashes."""
-    from django.conf import settings as django_settings
     from django.core.cache import cache
 
-    from tracks.engine import EngineError, load_arrangement
+    from tracks.engine import EngineError
     from tracks.engine.diff import diff_arrangements
     from tracks.services.errors import TransientRenderError
-    from tracks.services.storage import revision_midi_read
+    from tracks.services.storage import revision_arrangement_load, revision_lead_trim_bars
 
     base = against if against is not None else revision_previous(revision=revision)
-    key = f"revision-diff:v1:{base.midi_sha256 if base else '-'}:{revision.midi_sha256}"
+    # Each side in the bars its page shows: its file, less the lead bars its analysis cut.
+    sides = [
+        f"{item.midi_sha256}+{revision_lead_trim_bars(revision=item)}" if item else "-"
+        for item in (base, revision)
+    ]
+    key = f"revision-diff:v2:{sides[0]}:{sides[1]}"
     try:
         cached = cache.get(key)
     except Exception:  # a cache that is down only costs the computation
         cached = None
     if cached is None:
-        limit = int(django_settings.MIDI_MAX_BYTES)
         try:
             loaded = [
-                load_arrangement(data, max_bytes=max(limit, len(data)))
-                for data in (
-                    revision_midi_read(revision=item) for item in (base, revision) if item is not None
-                )
+                revision_arrangement_load(revision=item) for item in (base, revision) if item is not None
             ]
         except (EngineError, TransientRenderError) as exc:
             raise Http404(f"the arrangement cannot be read: {exc}") from exc

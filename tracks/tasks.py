@@ -92,6 +92,16 @@ def render_stems_prepare(render_id: int) -> bool:
         return False
 
 
+@shared_task(name="tracks.tasks.revision_loudness_measure", acks_late=False, ignore_result=True)
+def revision_loudness_measure(revision_id: int) -> bool:
+    """A new revision's per-part stems and loudness profile, so its first variants stream (best effort)."""
+    try:
+        return services.revision_loudness_measure(revision_id=revision_id)
+    except EngineError as exc:
+        logger.warning("the loudness of revision %s was not measured: %s", revision_id, exc)
+        return False
+
+
 @shared_task(name="tracks.tasks.renders_requeue_stale", ignore_result=True)
 def renders_requeue_stale() -> int:
     """Re-enqueue renders whose worker went silent or whose message the broker lost."""

@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from tracks import rules, selectors
 from tracks.models import Comment, Notification, Render, RenderStatus, Revision, Track
+from tracks.services.dynamics import render_dynamics
 from tracks.services.sounds import render_effective_mix
 
 # --- tracks and revisions ----------------------------------------------------------------------
@@ -179,6 +180,16 @@ class RenderCreateInputSerializer(serializers.Serializer):
     arrangement = serializers.JSONField(
         required=False, help_text='sections or bar ranges in order: ["Intro", "Chorus x2", "17-24"]'
     )
+    dynamics = serializers.JSONField(
+        required=False, help_text='section levels in dB (-12..+6), {"Verse": -4, "Chorus": 2}, or "build"'
+    )
+
+    listen_from = serializers.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=24 * 3600,
+        help_text="seconds: where a listener of stream_url will start (encoded first when it can be)",
+    )
 
     def validate_mix(self, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
@@ -198,6 +209,7 @@ class RenderListFilterSerializer(serializers.Serializer):
 
 class RenderOutputSerializer(serializers.ModelSerializer):
     download_url = serializers.SerializerMethodField()
+    stream_url = serializers.SerializerMethodField()
     key = serializers.SerializerMethodField()
     tempo_bpm = serializers.SerializerMethodField()
     transpose = serializers.IntegerField()
@@ -215,6 +227,8 @@ class RenderOutputSerializer(serializers.ModelSerializer):
         child=serializers.CharField(), source="settings.arrangement", default=list, read_only=True
     )
     effective_mix = serializers.SerializerMethodField()
+    dynamics = serializers.SerializerMethodField()
+    dynamics_played = serializers.SerializerMethodField()
     revision_number = serializers.IntegerField(source="revision.number")
     track = serializers.IntegerField(source="revision.track_id")
     filename = serializers.SerializerMethodField()
@@ -227,6 +241,7 @@ class RenderOutputSerializer(serializers.ModelSerializer):
             "error",
             "progress",
             "download_url",
+            "stream_url",
             "filename",
             "key",
             "tempo_bpm",
@@ -244,6 +259,8 @@ class RenderOutputSerializer(serializers.ModelSerializer):
             "space_for_voice",
             "arrangement",
             "effective_mix",
+            "dynamics",
+            "dynamics_played",
             "revision",
             "revision_number",
             "track",
@@ -261,6 +278,15 @@ class RenderOutputSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
 
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_stream_url(self, render: Render) -> str | None:
+        """MP3 renders play while they render (``?from=SECONDS`` starts there); other formats do not."""
+        if not selectors.render_streams(render=render):
+            return None
+        path = reverse("api-render-stream", kwargs={"pk": render.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
     def get_key(self, render: Render) -> str:
         return selectors.render_key(render=render)
 
@@ -275,6 +301,16 @@ class RenderOutputSerializer(serializers.ModelSerializer):
     def get_effective_mix(self, render: Render) -> dict[str, dict[str, Any]]:
         """The mix played: the preset's with the render's own mix entries over it."""
         return render_effective_mix(render=render)
+
+    @extend_schema_field(serializers.JSONField())
+    def get_dynamics(self, render: Render) -> dict[str, float] | str:
+        """Section levels in dB, "build", or "" (as written)."""
+        return (render.settings or {}).get("dynamics") or ""
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_dynamics_played(self, render: Render) -> dict[str, Any] | None:
+        """What the dynamics play: for "build", the section levels it chose (null: as written)."""
+        return render_dynamics(render=render)
 
 
 class RenderDetailOutputSerializer(RenderOutputSerializer):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tracks.api import melody, review, setlists, sounds, views
+from tracks.api import listening, melody, review, setlists, sounds, views
 from tracks.api import requests as request_api
 from tracks.api import sections as section_api
 
@@ -36,6 +36,7 @@ urlpatterns = [
     path("renders/", views.RenderCreateApi.as_view(), name="api-renders"),
     path("renders/<int:pk>/", views.RenderDetailApi.as_view(), name="api-render-detail"),
     path("renders/<int:pk>/download/", views.RenderDownloadApi.as_view(), name="api-render-download"),
+    path("renders/<int:pk>/stream/", listening.RenderStreamApi.as_view(), name="api-render-stream"),
     path("comments/<int:pk>/", views.CommentDetailApi.as_view(), name="api-comment-detail"),
     path("comments/<int:pk>/resolve/", views.CommentResolveApi.as_view(), name="api-comment-resolve"),
     path("comments/<int:pk>/listen/", review.CommentListenApi.as_view(), name="api-comment-listen"),

@@ -247,6 +247,7 @@ class RenderCreateApi(APIView):
         serializer = RenderCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
+        listen_from = float(data.pop("listen_from", 0.0))
         revision_id = data.pop("revision", None)
         track_id = data.pop("track", None)
         if revision_id is not None:
@@ -259,7 +260,7 @@ class RenderCreateApi(APIView):
                 raise ValidationError({"track": ["this track has no revision yet"]})
             revision = track.current_revision
         render, _created = services.render_request(
-            user=request_user(request), revision=revision, settings=data
+            user=request_user(request), revision=revision, settings=data, listen_from=listen_from
         )
         render = selectors.render_get(user=request.user, render_id=render.pk)
         body = RenderDetailOutputSerializer(render, context={"request": request}).data

@@ -254,25 +254,11 @@ def plan_gain(
     lufs_in = gated_loudness(hop_energy)
     if not math.isfinite(lufs_in):
         raise RenderFailed("the render came out silent")
-    ceiling = 10 ** ((ceiling_dbtp - _SAMPLE_MARGIN_DB) / 20)
-    peaks = row_peak.astype(np.float64)
-    release_per_row = _RELEASE_DB_PER_S * ROW_S
-    steps = np.arange(peaks.size) * release_per_row
     gain_db = target_lufs - lufs_in
-    row_gain = np.ones(peaks.size)
+    row_gain = np.ones(row_peak.size)
     predicted = target_lufs
     for _ in range(8):
-        with np.errstate(divide="ignore"):
-            over_db = np.maximum(
-                20 * np.log10(np.maximum(peaks, 1e-12)) + gain_db - 20 * math.log10(ceiling), 0
-            )
-        # Hold reductions forward with a linear release, widen them backwards for the look-ahead,
-        # then smooth: each row's gain stays at or below what its own and its neighbours' peaks need.
-        held = np.maximum.accumulate(over_db + steps) - steps
-        widened = ndimage.maximum_filter1d(held, 2 * _ATTACK_ROWS + 1, mode="nearest")
-        reduction = np.maximum(ndimage.uniform_filter1d(widened, 2 * _ATTACK_ROWS + 1, mode="nearest"), held)
-        reduction = ndimage.maximum_filter1d(reduction, 3, mode="nearest")
-        row_gain = 10 ** ((gain_db - reduction) / 20)
+        row_gain = limiter_gains(row_peak, gain_db=gain_db, ceiling_dbtp=ceiling_dbtp)
         hop_gain = _hop_mean_square(row_gain, hop_energy.size)
         predicted = gated_loudness(hop_energy * hop_gain)
         if abs(predicted - target_lufs) < 0.05:
@@ -286,6 +272,30 @@ def plan_gain(
         predicted_lufs=predicted,
         limited=bool((row_gain < 10 ** (gain_db / 20) * 0.999).any()),
     )
+
+
+#: Rows of look-ahead :func:`limiter_gains` needs: a row's gain is final once this many rows follow it.
+LIMITER_LOOKAHEAD_ROWS = 2 * _ATTACK_ROWS + 1 + 1
+
+
+def limiter_gains(row_peak: np.ndarray, *, gain_db: float, ceiling_dbtp: float) -> np.ndarray:
+    """Linear gain per row: ``gain_db`` less what keeps each row's sample peak under the ceiling.
+
+    Reductions are held forward with a linear release, widened backwards for the look-ahead and
+    smoothed, so each row's gain stays at or below what its own and its neighbours' peaks need. Only
+    ``LIMITER_LOOKAHEAD_ROWS`` rows of the future count, so a streaming render computes the same gains
+    as a whole-song plan once that many rows follow (the release is a running maximum of the past).
+    """
+    ceiling = 10 ** ((ceiling_dbtp - _SAMPLE_MARGIN_DB) / 20)
+    peaks = row_peak.astype(np.float64)
+    steps = np.arange(peaks.size) * (_RELEASE_DB_PER_S * ROW_S)
+    with np.errstate(divide="ignore"):
+        over_db = np.maximum(20 * np.log10(np.maximum(peaks, 1e-12)) + gain_db - 20 * math.log10(ceiling), 0)
+    held = np.maximum.accumulate(over_db + steps) - steps
+    widened = ndimage.maximum_filter1d(held, 2 * _ATTACK_ROWS + 1, mode="nearest")
+    reduction = np.maximum(ndimage.uniform_filter1d(widened, 2 * _ATTACK_ROWS + 1, mode="nearest"), held)
+    reduction = ndimage.maximum_filter1d(reduction, 3, mode="nearest")
+    return np.asarray(10 ** ((gain_db - reduction) / 20))
 
 
 def _hop_mean_square(row_gain: np.ndarray, hops: int) -> np.ndarray:

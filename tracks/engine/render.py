@@ -37,6 +37,7 @@ from .arrange import arranged_song
 from .arrangement import Arrangement
 from .config import DEFAULT_CONFIG, EngineConfig
 from .cues import cue_stem
+from .dynamics import dynamics_envelope, dynamics_summary, plan_dynamics, with_dynamics
 from .encode import AudioWriter, SpliceFailed, open_audio_writer
 from .errors import InvalidSettings, RenderFailed
 from .master import GainPlan, TruePeakMeter, plan_gain
@@ -74,6 +75,7 @@ class RenderResult:
     stems_reused: bool
     warnings: list[str] = field(default_factory=list)
     effective_mix: dict[str, dict[str, Any]] = field(default_factory=dict)  # the preset with the mix over it
+    dynamics: dict[str, Any] = field(default_factory=dict)  # the section levels played (see .dynamics)
 
 
 @dataclass
@@ -154,6 +156,22 @@ def render_variant(
         paths, gains = _mix_inputs(stems, part_gains)
         if settings.space_for_voice and _voice_part(arrangement, settings) is not None:
             paths, gains = _with_space_for_voice(arrangement, settings, stems, part_gains, scratch)
+        envelope = dynamics_envelope(arrangement, settings, sample_rate=SAMPLE_RATE)
+        if envelope is not None:  # the band (not the click, nor the cues after it) follows the sections
+            clicks = [
+                path
+                for path, parts in zip(stems.paths, stems.parts, strict=True)
+                if len(arrangement.parts) in parts
+            ]
+            paths, gains = with_dynamics(
+                envelope,
+                paths=paths,
+                gains=gains,
+                unshaped=clicks,
+                sum_path=stems.sum_path,
+                frames=stems.frames,
+                scratch=scratch,
+            )
         if settings.cues:  # spoken cues: one more stem, mixed like the click
             cues = cue_stem(
                 arrangement,
@@ -183,6 +201,7 @@ def render_variant(
         stems_reused=reused,
         warnings=list(stems.warnings),
         effective_mix=mix_to_dict(mix),
+        dynamics=dynamics_summary(arrangement, settings),
     )
 
 
@@ -232,6 +251,19 @@ def prepare_stems(
             )
         stems.sum_path = building / "sum.npy"
         _sum_stems(stems.paths, stems.sum_path, stems.frames)
+        from .stream import measure_profile, save_profile  # stream builds on this module
+
+        # What any mix of these stems will measure: a streamed mix change masters at once from it.
+        profile = measure_profile(
+            stems.paths,
+            stems.parts,
+            performance.part_count,
+            stems.frames,
+            tempo=settings.tempo,
+            transpose=settings.transpose,
+            parallel=config.render_threads,
+        )
+        save_profile(building, profile)
         _write_manifest(building, stems)
         try:
             building.rename(directory)
@@ -248,12 +280,14 @@ def prepare_stems(
 
 
 def _perform(arrangement: Arrangement, settings: VariantSettings) -> Performance:
+    plan = plan_dynamics(arrangement, settings.dynamics)
     return perform(
         arrangement,
         transpose=settings.transpose,
         tempo=settings.tempo,
         count_in=settings.count_in,
         click=settings.click,
+        velocity_spans=plan.velocity_spans() if plan is not None else (),
     )
 
 

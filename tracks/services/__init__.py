@@ -21,7 +21,12 @@ from tracks.services.notifications import (
     notification_mark_read,
 )
 from tracks.services.pruning import render_prune
-from tracks.services.render_execution import render_execute, render_stems_prepare, render_storage_name
+from tracks.services.render_execution import (
+    render_execute,
+    render_stems_prepare,
+    render_storage_name,
+    revision_loudness_measure,
+)
 from tracks.services.renders import (
     ENQUEUE_GRACE,
     render_claim,
@@ -88,6 +93,7 @@ __all__ = [
     "render_stems_prepare",
     "render_storage_name",
     "revision_create",
+    "revision_loudness_measure",
     "revision_melody_set",
     "revision_sections",
     "revision_sections_update",

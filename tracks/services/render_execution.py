@@ -23,19 +23,25 @@ from tracks.engine import (
     FORMAT_SUFFIXES,
     EngineError,
     VariantSettings,
-    load_arrangement,
     prepare_stems,
     render_variant,
 )
+from tracks.engine.stream import profile_for_stems, stream_variant
 from tracks.engine_config import engine_config
-from tracks.models import NotificationKind, Render, RenderStatus
+from tracks.models import NotificationKind, Render, RenderStatus, Revision
 from tracks.services.errors import TransientRenderError
+from tracks.services.listening import (
+    ListenPublisher,
+    listen_finish,
+    revision_loudness_profile,
+    revision_loudness_record,
+)
 from tracks.services.notifications import render_requesters_notify
 from tracks.services.renders import render_fail, render_stems_enqueue
 from tracks.services.sections import engine_use_sections
 from tracks.services.sounds import sound_path
 from tracks.services.stems import stems_local_dir, stems_share
-from tracks.services.storage import audio_store, revision_midi_read, storage_discard
+from tracks.services.storage import audio_store, revision_arrangement_load, storage_discard
 
 logger = logging.getLogger(__name__)
 
@@ -169,20 +175,39 @@ def render_execute(*, render: Render) -> Render:
     try:
         tmp_dir.mkdir(parents=True, exist_ok=True)
         stem_dir.mkdir(parents=True, exist_ok=True)
-        data = revision_midi_read(revision=revision)
-        arrangement = load_arrangement(data, max_bytes=max(int(django_settings.MIDI_MAX_BYTES), len(data)))
+        arrangement = revision_arrangement_load(revision=revision)
         engine_use_sections(arrangement=arrangement, revision=revision)
         variant = VariantSettings.from_dict(render.settings)
-        result = render_variant(
+        soundfont = sound_path(slug=variant.sound)
+        tags = {"title": track.title, "artist": "Backtrack", "album": track.title}
+        progress = _progress_writer(render.pk)
+        publisher = ListenPublisher(render=render)
+        publisher.start()
+        # Streamed when it can be (listeners hear it while it renders), else rendered whole.
+        result = stream_variant(
             arrangement,
             variant,
             out_path=out_path,
-            soundfont=sound_path(slug=variant.sound),
-            config=engine_config(),
+            soundfont=soundfont,
             stem_dir=stem_dir,
-            tags={"title": track.title, "artist": "Backtrack", "album": track.title},
-            progress=_progress_writer(render.pk),
+            profile=revision_loudness_profile(revision=revision, sound=variant.sound),
+            publish=publisher,
+            start_s=float(render.listen_from or 0.0),
+            tags=tags,
+            progress=progress,
+            config=engine_config(),
         )
+        if result is None:
+            result = render_variant(
+                arrangement,
+                variant,
+                out_path=out_path,
+                soundfont=soundfont,
+                config=engine_config(),
+                stem_dir=stem_dir,
+                tags=tags,
+                progress=progress,
+            )
         name, size = audio_store(name=render_storage_name(render=render), path=out_path)
     except EngineError as exc:
         return render_fail(
@@ -213,6 +238,7 @@ def render_execute(*, render: Render) -> Render:
             )
             render.refresh_from_db()
             render_requesters_notify(render=render, kind=NotificationKind.RENDER_DONE)
+            listen_finish(render=render, status=RenderStatus.DONE)
             if not result.stems_reused:
                 transaction.on_commit(partial(render_stems_enqueue, render_id=render.pk))
     except DatabaseError as exc:
@@ -234,8 +260,7 @@ def render_stems_prepare(*, render_id: int) -> bool:
     render = Render.objects.select_related("revision").filter(pk=render_id, status=RenderStatus.DONE).first()
     if render is None:
         return False
-    data = revision_midi_read(revision=render.revision)
-    arrangement = load_arrangement(data, max_bytes=max(int(django_settings.MIDI_MAX_BYTES), len(data)))
+    arrangement = revision_arrangement_load(revision=render.revision)
     engine_use_sections(arrangement=arrangement, revision=render.revision)
     variant = VariantSettings.from_dict(render.settings)
     soundfont = sound_path(slug=str(render.settings.get("sound", "")))
@@ -247,4 +272,41 @@ def render_stems_prepare(*, render_id: int) -> bool:
         stem_dir=stems_local_dir(revision_id=render.revision_id),
     )
     stems_share(revision_id=render.revision_id, arrangement=arrangement, variant=variant, soundfont=soundfont)
+    profile = profile_for_stems(
+        arrangement, variant, soundfont=soundfont, stem_dir=stems_local_dir(revision_id=render.revision_id)
+    )
+    if profile is not None:
+        revision_loudness_record(
+            revision_id=render.revision_id,
+            sound=variant.sound,
+            profile=profile,
+            plain=variant_is_plain(variant),
+        )
     return bool(built)
+
+
+def revision_loudness_measure(*, revision_id: int) -> bool:
+    """Per-part stems of a revision as written, in its track's sound, and the loudness profile they
+    give (see tracks/services/listening.py); False when there was nothing to do."""
+    revision = Revision.objects.select_related("track").filter(pk=revision_id).first()
+    if revision is None:
+        return False
+    sound = revision.track.default_sound if revision.track.default_sound in django_settings.SOUND_SETS else ""
+    if revision_loudness_profile(revision=revision, sound=sound) is not None:
+        return False
+    arrangement = revision_arrangement_load(revision=revision)
+    engine_use_sections(arrangement=arrangement, revision=revision)
+    variant = VariantSettings(sound=sound)
+    soundfont = sound_path(slug=sound)
+    stem_dir = stems_local_dir(revision_id=revision_id)
+    prepare_stems(arrangement, variant, soundfont=soundfont, config=engine_config(), stem_dir=stem_dir)
+    stems_share(revision_id=revision_id, arrangement=arrangement, variant=variant, soundfont=soundfont)
+    profile = profile_for_stems(arrangement, variant, soundfont=soundfont, stem_dir=stem_dir)
+    if profile is None:
+        return False
+    return revision_loudness_record(revision_id=revision_id, sound=sound, profile=profile, plain=True)
+
+
+def variant_is_plain(variant: VariantSettings) -> bool:
+    """The song as written (key, tempo, form): the best base for predicting other variants' loudness."""
+    return variant.transpose == 0 and variant.tempo == 1.0 and not variant.arrangement

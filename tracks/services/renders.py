@@ -26,6 +26,7 @@ from performers.services import chosen_key_remember
 from tracks import selectors
 from tracks.engine import InvalidSettings, VariantSettings
 from tracks.models import NotificationKind, Render, RenderStatus, Revision
+from tracks.services.dynamics import dynamics_check
 from tracks.services.errors import RenderLimitReached, RenderQueueUnavailable
 from tracks.services.notifications import render_requesters_notify
 from tracks.services.sections import arrangement_check
@@ -49,6 +50,7 @@ def render_settings_normalise(
         variant = VariantSettings.from_dict(settings, sounds=sound_slugs())
         variant.validate(part_count=len(revision.parts))
         arrangement_check(revision=revision, variant=variant)
+        dynamics_check(revision=revision, variant=variant)
         return sound_settings_apply(variant=variant.normalised(), track=revision.track, user=user)
     except InvalidSettings as exc:
         raise ValidationError(str(exc)) from exc
@@ -134,8 +136,13 @@ def _render_reuse(*, render: Render, user: User) -> Render:
     return render
 
 
-def render_request(*, user: User, revision: Revision, settings: dict[str, Any]) -> tuple[Render, bool]:
+def render_request(
+    *, user: User, revision: Revision, settings: dict[str, Any], listen_from: float = 0.0
+) -> tuple[Render, bool]:
     """The render of ``revision`` with ``settings``: the existing one, or a new queued one.
+
+    ``listen_from`` (seconds) is where a listener of its stream will start: a new render encodes
+    that stretch first when it can (a mix change of cached stems).
 
     Returns ``(render, created)``. A unique constraint on (revision, settings_hash) makes concurrent
     identical requests create one row and one task. The task is enqueued after commit.
@@ -163,6 +170,7 @@ def render_request(*, user: User, revision: Revision, settings: dict[str, Any]) 
                 settings_hash=settings_hash,
                 stem_key=variant.stem_key(),
                 requested_by=user,
+                listen_from=max(0.0, float(listen_from)),
             )
             render.requesters.add(user)
             _remember_key(user=user, revision=revision, transpose=variant.transpose)

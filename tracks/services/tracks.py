@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -21,6 +22,7 @@ from tracks import rules
 from tracks.engine import InvalidArrangement, load_arrangement
 from tracks.models import Comment, Revision, Track
 from tracks.services.comments import comment_resolve
+from tracks.services.listening import revision_loudness_enqueue
 from tracks.services.storage import storage_discard
 
 
@@ -61,7 +63,7 @@ def _store_revision(
     digest = hashlib.sha256(data).hexdigest()
     name = default_storage.save(f"arrangements/{track.pk}/r{number}-{digest[:12]}.mid", ContentFile(data))
     stored.append(name)
-    return Revision.objects.create(
+    revision = Revision.objects.create(
         track=track,
         number=number,
         midi=name,
@@ -71,6 +73,9 @@ def _store_revision(
         analysis=arrangement.analysis,
         created_by=user,
     )
+    # Measured in the background, so the first new key or tempo asked for can stream at once.
+    transaction.on_commit(partial(revision_loudness_enqueue, revision_id=revision.pk))
+    return revision
 
 
 def track_create_check(*, user: User) -> None:
