@@ -13,6 +13,11 @@
  * Any element on the page with data-seek="<seconds>" seeks the player when clicked; those inside
  * #thread (the comment thread) are also drawn as markers. Players are set up on page load and again
  * for content htmx swaps in; window.Backtrack exposes formatTime, currentPlayer and initPlayers.
+ *
+ * Instant listening (listen.js) may swap the <audio> for a stream that starts part-way into the song:
+ * `offset` is the song position of the stream's time 0, so position() = audio.currentTime + offset is
+ * what the waveform, markers, readout and keyboard use. A seek outside what the stream can seek goes to
+ * `seekElsewhere` (set by listen.js), which opens a new stream (or the finished file) there.
  */
 (function () {
   "use strict";
@@ -48,6 +53,10 @@
     this.root = root;
     this.audio = root.querySelector("audio");
     this.wave = root.querySelector(".waveform");
+    this.offset = 0;
+    this.isStream = false;
+    this.seekElsewhere = null;
+    this.audioListeners = [];
     this.canvas = this.wave.querySelector("canvas");
     this.markerLayer = this.wave.querySelector(".waveform-markers");
     this.readout = root.querySelector("[data-time-readout]");
@@ -61,7 +70,113 @@
 
   Player.prototype.duration = function () {
     var d = this.audio.duration;
+    // A stream's own duration is unknown (or only its remainder): the render's length is the song's.
+    if (this.offset > 0 || this.isStream) {
+      return this.fallbackDuration || (isFinite(d) ? d + this.offset : 0);
+    }
     return isFinite(d) && d > 0 ? d : this.fallbackDuration;
+  };
+
+  // Where the song is: the stream's time plus where the stream started.
+  Player.prototype.position = function () {
+    return (this.audio.currentTime || 0) + this.offset;
+  };
+
+  Player.prototype.isPlaying = function () {
+    return !this.audio.paused && !this.audio.ended;
+  };
+
+  Player.prototype.togglePlay = function () {
+    if (this.audio.paused) {
+      var played = this.audio.play();
+      if (played && played.catch) {
+        played.catch(function () {});
+      }
+    } else {
+      this.audio.pause();
+    }
+  };
+
+  // Listen to the current <audio> (again after a swap); the old element's listeners are dropped.
+  Player.prototype.attachAudio = function () {
+    var self = this;
+    this.audioListeners.forEach(function (entry) {
+      entry[0].removeEventListener(entry[1], entry[2]);
+    });
+    this.audioListeners = [];
+    var audio = this.audio;
+    ["timeupdate", "seeked", "loadedmetadata", "durationchange", "play", "pause", "ended"].forEach(function (name) {
+      var handler = function () {
+        if (name === "loadedmetadata" && self.pendingSeek !== null) {
+          audio.currentTime = Math.max(0, self.pendingSeek - self.offset);
+          self.pendingSeek = null;
+        }
+        self.draw();
+        if (name === "seeked" || name === "loadedmetadata" || name === "durationchange") {
+          self.refreshMarkers();
+        }
+        if (name === "play" || name === "pause" || name === "ended") {
+          self.syncToggle();
+        }
+      };
+      audio.addEventListener(name, handler);
+      self.audioListeners.push([audio, name, handler]);
+    });
+    this.syncToggle();
+  };
+
+  // Put a new <audio> in place of the current one (listen.js, after its crossfade). `offset` is the song
+  // position of the new element's time 0; `isStream` says it cannot seek far (no byte ranges).
+  Player.prototype.replaceAudio = function (audio, options) {
+    var old = this.audio;
+    var toggle = this.root.querySelector("[data-play-toggle]");
+    var hadFocus = document.activeElement && (document.activeElement === old || document.activeElement === toggle);
+    this.offset = options.offset || 0;
+    this.isStream = Boolean(options.isStream);
+    if (options.duration) {
+      this.fallbackDuration = options.duration;
+    }
+    // The native controls would show the stream's own clock, not the song's: the page's toggle does.
+    audio.controls = !this.isStream && this.offset === 0;
+    audio.hidden = false;
+    audio.removeAttribute("aria-hidden");
+    if (old && old !== audio) {
+      if (old.parentNode) {
+        old.parentNode.insertBefore(audio, old);
+      }
+      old.pause();
+      // Dropping the source closes its connection, so a stream left behind does not keep downloading.
+      old.removeAttribute("src");
+      old.load();
+      old.remove();
+    }
+    this.audio = audio;
+    this.pendingSeek = null;
+    this.attachAudio();
+    this.draw();
+    this.refreshMarkers();
+    if (hadFocus) {
+      // Keep a keyboard user where they were: on whichever play control is shown now.
+      (audio.controls || !toggle ? audio : toggle).focus();
+    }
+  };
+
+  Player.prototype.setPeaks = function (peaks) {
+    if (Array.isArray(peaks) && peaks.length) {
+      this.peaks = peaks;
+      this.draw();
+    }
+  };
+
+  Player.prototype.syncToggle = function () {
+    var toggle = this.root.querySelector("[data-play-toggle]");
+    if (!toggle) {
+      return;
+    }
+    var showToggle = !this.audio.controls;
+    toggle.hidden = !showToggle;
+    var playing = !this.audio.paused && !this.audio.ended;
+    toggle.textContent = playing ? "Pause" : "Play";
   };
 
   Player.prototype.bind = function () {
@@ -72,7 +187,7 @@
       self.seek(Math.max(0, Math.min(1, fraction)) * self.duration());
     });
     this.wave.addEventListener("keydown", function (event) {
-      var now = self.audio.currentTime;
+      var now = self.position();
       var handled = true;
       if (event.key === "ArrowRight" || event.key === "ArrowUp") {
         self.seek(now + KEY_STEP_SECONDS);
@@ -83,11 +198,7 @@
       } else if (event.key === "End") {
         self.seek(self.duration());
       } else if (event.key === " " || event.key === "Enter") {
-        if (self.audio.paused) {
-          self.audio.play();
-        } else {
-          self.audio.pause();
-        }
+        self.togglePlay();
       } else {
         handled = false;
       }
@@ -95,26 +206,38 @@
         event.preventDefault();
       }
     });
-    ["timeupdate", "seeked", "loadedmetadata", "durationchange"].forEach(function (name) {
-      self.audio.addEventListener(name, function () {
-        if (name === "loadedmetadata" && self.pendingSeek !== null) {
-          self.audio.currentTime = self.pendingSeek;
-          self.pendingSeek = null;
-        }
-        self.draw();
-        if (name !== "timeupdate") {
-          self.refreshMarkers();
-        }
+    this.attachAudio();
+    var toggle = this.root.querySelector("[data-play-toggle]");
+    if (toggle) {
+      toggle.addEventListener("click", function () {
+        self.togglePlay();
       });
-    });
+    }
     window.addEventListener("resize", function () {
       self.draw();
     });
   };
 
+  function canSeek(audio, seconds) {
+    var ranges = audio.seekable;
+    for (var i = 0; ranges && i < ranges.length; i++) {
+      if (seconds >= ranges.start(i) && seconds <= ranges.end(i) && ranges.end(i) > ranges.start(i)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   Player.prototype.seek = function (seconds) {
     var target = Math.max(0, Math.min(seconds, this.duration() || seconds));
-    if (this.audio.readyState >= 1) {
+    var local = target - this.offset;
+    if (this.isStream || this.offset > 0) {
+      if (local >= 0 && canSeek(this.audio, local)) {
+        this.audio.currentTime = local;
+      } else if (this.seekElsewhere) {
+        this.seekElsewhere(target);
+      }
+    } else if (this.audio.readyState >= 1) {
       this.audio.currentTime = target;
     } else {
       this.pendingSeek = target;
@@ -138,7 +261,7 @@
     ctx.clearRect(0, 0, width, height);
 
     var duration = this.duration();
-    var current = typeof atSeconds === "number" ? atSeconds : this.audio.currentTime;
+    var current = typeof atSeconds === "number" ? atSeconds : this.position();
     var playedX = duration > 0 ? (current / duration) * width : 0;
     var peaks = this.peaks;
     var barWidth = 2;
@@ -203,7 +326,7 @@
       roots.push(root);
     });
     roots.forEach(function (root) {
-      if (!root.backtrackPlayer) {
+      if (!root.backtrackPlayer && root.querySelector("audio") && root.querySelector(".waveform")) {
         root.backtrackPlayer = new Player(root);
         document.dispatchEvent(new CustomEvent("backtrack:player-ready", { detail: root }));
       }

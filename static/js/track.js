@@ -92,7 +92,7 @@
         return;
       }
       var parts = momentParts(form);
-      var seconds = player.audio.currentTime || 0;
+      var seconds = player.position ? player.position() : player.audio.currentTime || 0;
       player.audio.pause();
       parts.seconds.value = seconds.toFixed(2);
       parts.render.value = player.root.dataset.renderId;
@@ -152,6 +152,14 @@
   document.addEventListener("backtrack:player-ready", function () {
     enableMomentButtons();
     syncThread();
+  });
+  // Instant listening swapped the render heard: comments pin to it; a new tempo or count-in moves
+  // the thread's times, so the thread is fetched again for it.
+  document.addEventListener("backtrack:render-changed", function (event) {
+    enableMomentButtons();
+    if (event.detail && event.detail.timelineChanged) {
+      syncThread();
+    }
   });
   document.addEventListener("htmx:load", enableMomentButtons);
   document.addEventListener("DOMContentLoaded", enableMomentButtons);
