@@ -6,26 +6,34 @@ MP3, so a stem, a MIDI note and the master agree to the sample:
 - ``stems`` (``.zip``): one WAV per audible part (and ``Click.wav``, ``Cues.wav``) as synthesized, before
   fader and mastering, all of the master's length, plus ``manifest.json`` with each stem's fader gain and the
   master gain: their sum is the master before its limiter. Built from the render's cached per-part
-  stems when they exist, else they are synthesized (and cached, when a stem folder is given).
+  stems when they exist, else only the audible parts are synthesized, for this ZIP alone (caching every
+  part, their sum and profile is ``prepare_stems``' background job, as after a first MP3). The WAVs are
+  written straight into the ZIP (stored, not deflated), converted to 16-bit in parallel. With ``dynamics``
+  each band stem is written with the sections' gain envelope applied (the click and the cues are not),
+  so the property holds; the velocity share is in the synthesis itself.
 - ``midi`` (``.mid``): a type-1 SMF of the variant (one track per audible part, a conductor track
   with scaled tempos, meters, the transposed key signature and section markers, a click track on
-  channel 10); no synthesis at all.
+  channel 10, which also carries the spoken cues as lyric and cue-point events); no synthesis at all.
 - ``layout: split``: left = the click (and the spoken cues) at a fixed level, right = the band in mono
   mastered to the loudness target. The two never share a stem, so nothing of one leaks into the other.
-- ``flac``: the WAV master converted by ffmpeg (lossless, so the same loudness).
+  With ``dynamics`` the band follows the sections' gain envelope, the click keeps its level.
+- ``flac``: the WAV master converted by ffmpeg (lossless, so the same loudness and dynamics).
 """
 
+import functools
 import io
 import json
 import math
 import os
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import mido
@@ -35,8 +43,9 @@ from . import pool
 from . import render as _render
 from .arrangement import Arrangement
 from .config import DEFAULT_CONFIG, EngineConfig
-from .cues import cue_stem
-from .encode import AudioWriter, SpliceFailed, WavWriter, open_audio_writer
+from .cues import cue_stem, plan_cues
+from .dynamics import DynamicsEnvelope, dynamics_envelope, dynamics_summary, with_dynamics
+from .encode import AudioWriter, SpliceFailed, open_audio_writer
 from .errors import InvalidSettings, RenderFailed
 from .master import TruePeakMeter
 from .mix import StemMixer, waveform_peaks
@@ -67,6 +76,9 @@ _SUFFIX_FORMATS = {suffix: name for name, suffix in FORMAT_SUFFIXES.items()} | {
 # whatever the band's loudness, so a singer's in-ear click does not change from song to song.
 SPLIT_CLICK_GAIN_DB = 12.0
 _CHUNK_FRAMES = 110_250
+# A dither table of about 12 s of stereo samples, longer than a chunk; each stem starts elsewhere in it.
+_DITHER_SIZE = 1 << 20
+_DITHER_STRIDE = 104_729
 _UNSAFE_NAME = re.compile(r"[^\w \-()&+,.']+")
 _MAJOR_SIGNATURES = dict(enumerate(("C", "G", "D", "A", "E", "B", "F#"))) | {
     -1: "F",
@@ -123,6 +135,7 @@ def render_output(
         data = variant_midi(arrangement, settings, performance=performance)
         _write_atomically(out, data)
         report(1.0)
+        # The velocity share of the dynamics is in the notes; a MIDI file has no gain envelope.
         return _result(arrangement, settings, performance.end_frame, False, performance.warnings)
     soundfont_path = Path(soundfont)
     if not soundfont_path.is_file():
@@ -167,6 +180,7 @@ def _result(
         peaks=peaks or [],
         stems_reused=reused,
         warnings=list(warnings),
+        dynamics=dynamics_summary(arrangement, settings),
     )
 
 
@@ -194,21 +208,17 @@ def _part_stems(
     report: Callable[[float], None],
     config: EngineConfig,
 ) -> tuple["_render._StemSet", bool]:
-    """One stem per part (and the click) for ``settings.stem_key()``, and whether they were cached.
+    """One stem per audible part (and the click) for ``settings.stem_key()``, and whether they were cached.
 
-    With a ``stem_dir`` they are the render's cached stems (built now, for later mixes too, when
-    missing); without one only the audible parts are synthesized, in ``scratch``.
+    The render's cached per-part stems when ``stem_dir`` holds them; else only the audible parts are
+    synthesized, in ``scratch``: building the cache (every part, their sum, a loudness profile) would
+    cost this render several more passes over every stem, and a worker builds it in the background
+    after any render that did not reuse stems.
     """
     if stem_dir is not None:
-        directory = _render._stem_directory(arrangement, settings, soundfont, stem_dir)
-        cached = _render._load_manifest(directory)
+        cached = _render._load_manifest(_render._stem_directory(arrangement, settings, soundfont, stem_dir))
         if cached is not None:
             return cached, True
-        _render.prepare_stems(arrangement, settings, soundfont=soundfont, stem_dir=stem_dir, config=config)
-        built = _render._load_manifest(directory)
-        if built is None:
-            raise RenderFailed("the stems could not be cached")
-        return built, False
     performance = _render._perform(arrangement, settings)
     gains = _render.effective_part_gains(arrangement, settings)
     groups = [[index] for index, gain in enumerate(gains) if gain > 0.0]
@@ -270,54 +280,59 @@ def _render_stems(
             is_part = index < len(arrangement.parts)
             name = arrangement.parts[index].name if is_part else "Click"
             entries.append((stems.paths[number], gain, index if is_part else None, name))
+    paths, mix_gains = [entry[0] for entry in entries], [entry[1] for entry in entries]
+    envelope = dynamics_envelope(arrangement, settings, sample_rate=_render.SAMPLE_RATE)
+    if envelope is not None:  # mastered as the MP3 is: the band (not the click) follows the sections
+        paths, mix_gains = with_dynamics(
+            envelope,
+            paths=paths,
+            gains=mix_gains,
+            unshaped=[entry[0] for entry in entries if entry[2] is None],
+            sum_path=None,
+            frames=stems.frames,
+            scratch=scratch,
+        )
     if settings.cues:
         cues = _cues(arrangement, settings, stems.frames, scratch, stem_dir)
         entries.append((cues, 1.0, None, "Cues"))
-    summary, frames, plan = _render.plan_master(
-        [entry[0] for entry in entries], [entry[1] for entry in entries], stems, config
-    )
+        paths, mix_gains = [*paths, cues], [*mix_gains, 1.0]
+    summary, frames, plan = _render.plan_master(paths, mix_gains, stems, config)
     analysis = arrangement.analysis
     key = analysis.get("key", "C major")
     files = []
+    number = 0
+    for _path, gain, part, part_name in entries:
+        if part is not None:
+            number += 1
+            file_name = f"{number:02d} {_file_name(part_name)}.wav"
+        else:
+            file_name = f"{part_name}.wav"
+        gain_db = round(20 * math.log10(gain), 3)
+        files.append({"file": file_name, "part": part, "name": part_name, "gain_db": gain_db})
+    manifest = {
+        "key": transpose_key(key, settings.transpose) if key else key,
+        "tempo_bpm": round(float(analysis.get("tempo_bpm", 120.0)) * settings.tempo, 2),
+        "sample_rate": _render.SAMPLE_RATE,
+        "master_gain_db": round(plan.gain_db, 3),
+        "files": files,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{out.name}-", dir=out.parent)
     os.close(handle)
     temporary = Path(name)
     try:
-        # Stored, not deflated: PCM barely compresses, and deflating it would cost more than the mix.
-        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-            number = 0
-            for count, (path, gain, part, part_name) in enumerate(entries, start=1):
-                if part is not None:
-                    number += 1
-                    file_name = f"{number:02d} {_file_name(part_name)}.wav"
-                else:
-                    file_name = f"{part_name}.wav"
-                wav = scratch / f"stem-{count:02d}.wav"
-                source = np.load(path, mmap_mode="r")
-                with WavWriter(wav, _render.SAMPLE_RATE) as writer:
-                    for start in range(0, frames, _CHUNK_FRAMES):
-                        writer.write(np.asarray(source[start : min(frames, start + _CHUNK_FRAMES)]))
-                del source
-                archive.write(wav, file_name)
-                wav.unlink()
-                files.append(
-                    {
-                        "file": file_name,
-                        "part": part,
-                        "name": part_name,
-                        "gain_db": round(20 * math.log10(gain), 3),
-                    }
-                )
-                report(0.8 + 0.2 * count / len(entries))
-            manifest = {
-                "key": transpose_key(key, settings.transpose) if key else key,
-                "tempo_bpm": round(float(analysis.get("tempo_bpm", 120.0)) * settings.tempo, 2),
-                "sample_rate": _render.SAMPLE_RATE,
-                "master_gain_db": round(plan.gain_db, 3),
-                "files": files,
-            }
-            archive.writestr("manifest.json", json.dumps(manifest, indent=2))
+        _write_stems_zip(
+            temporary,
+            [
+                # Each band stem is written with the envelope the master's band got, so the sum holds.
+                (entry[0], str(file["file"]), envelope if entry[2] is not None else None)
+                for entry, file in zip(entries, files, strict=True)
+            ],
+            frames,
+            json.dumps(manifest, indent=2),
+            lambda done: report(0.8 + 0.2 * done / len(entries)),
+            config.render_threads,
+        )
         temporary.replace(out)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -332,6 +347,94 @@ def _render_stems(
         lufs=round(plan.predicted_lufs, 2),
         peaks=waveform_peaks(summary.row_peak[: -(-frames // summary.row)], plan.row_gain),
     )
+
+
+def _write_stems_zip(
+    out: Path,
+    stems: list[tuple[Path, str, DynamicsEnvelope | None]],
+    frames: int,
+    manifest: str,
+    report: Callable[[int], None],
+    threads: int,
+) -> None:
+    """A ZIP of (stem .npy, WAV name, gain envelope or None) as 16-bit WAVs of ``frames`` frames,
+    then ``manifest.json``.
+
+    Each WAV goes straight into its ZIP entry (no WAV file written and copied in); chunks are
+    converted by ``threads`` threads a few chunks ahead of the writer, which takes them in order.
+    """
+    width = 2 * 2  # bytes per frame: stereo, 16-bit
+    with (
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive,
+        ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="stems-zip") as executor,
+    ):
+        for number, (path, file_name, envelope) in enumerate(stems, start=1):
+            info = zipfile.ZipInfo(file_name, date_time=time.localtime()[:6])
+            info.compress_type = zipfile.ZIP_STORED
+            info.external_attr = 0o644 << 16
+            info.file_size = 44 + frames * width
+            source = np.load(path, mmap_mode="r")
+            # Stored, not deflated: PCM barely compresses, and deflating it would cost more than the mix.
+            with archive.open(info, "w") as entry:
+                entry.write(_wav_header(frames, _render.SAMPLE_RATE))
+                starts = range(0, frames, _CHUNK_FRAMES)
+                ahead: list[Future[bytes]] = []
+                for start in starts:
+                    block = source[start : min(frames, start + _CHUNK_FRAMES)]
+                    ahead.append(
+                        executor.submit(_pcm16, block, number * _DITHER_STRIDE + start, envelope, start)
+                    )
+                    if len(ahead) > 2 * max(1, threads):
+                        entry.write(ahead.pop(0).result())
+                for future in ahead:
+                    entry.write(future.result())
+            del source
+            report(number)
+        archive.writestr("manifest.json", manifest)
+
+
+def _wav_header(frames: int, sample_rate: int) -> bytes:
+    """The 44-byte RIFF header of a stereo 16-bit PCM WAV of ``frames`` frames."""
+    data_bytes = frames * 4
+    if data_bytes > 0xFFFFFFFF - 36:
+        raise RenderFailed("a stem would exceed the 4 GB of a WAV file; render MP3 instead")
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + data_bytes)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 2, sample_rate, sample_rate * 4, 4, 16)
+        + b"data"
+        + struct.pack("<I", data_bytes)
+    )
+
+
+@functools.cache
+def _dither_table() -> np.ndarray:
+    """TPDF dither of one LSB (a seeded table, so a ZIP's bytes do not change between runs)."""
+    rng = np.random.default_rng(0)
+    table = rng.random(_DITHER_SIZE, dtype=np.float32)
+    table -= rng.random(_DITHER_SIZE, dtype=np.float32)
+    return table
+
+
+def _pcm16(
+    block: np.ndarray, position: int, envelope: DynamicsEnvelope | None = None, start: int = 0
+) -> bytes:
+    """``block`` (frames, 2) float as dithered 16-bit PCM; ``position`` picks the dither's stretch;
+    ``envelope`` (when given) is applied first, ``block`` starting at frame ``start`` of the render.
+
+    The dither comes from a table rather than from a generator per sample: drawing random numbers
+    was most of the conversion's time, and a stems ZIP converts every part of the song.
+    """
+    if envelope is not None:
+        block = envelope.apply(block, start)
+    samples = np.multiply(block, np.float32(32767.0), dtype=np.float32).reshape(-1)
+    table = _dither_table()
+    offset = (position * 2) % (table.size - samples.size)
+    samples += table[offset : offset + samples.size]
+    np.rint(samples, out=samples)
+    np.clip(samples, -32768.0, 32767.0, out=samples)
+    return samples.astype("<i2").tobytes()
 
 
 # --- split layout ----------------------------------------------------------------------------------------
@@ -365,6 +468,17 @@ def _render_split(
     band_paths = [path for path, click in zip(stems.paths, is_click, strict=True) if not click]
     band_gains = [gain for gain, click in zip(gains, is_click, strict=True) if not click]
     click_paths = [path for path, click in zip(stems.paths, is_click, strict=True) if click]
+    envelope = dynamics_envelope(arrangement, settings, sample_rate=_render.SAMPLE_RATE)
+    if envelope is not None:  # the band follows the sections before it is mastered; the click does not
+        band_paths, band_gains = with_dynamics(
+            envelope,
+            paths=band_paths,
+            gains=band_gains,
+            unshaped=[],
+            sum_path=None,
+            frames=stems.frames,
+            scratch=scratch,
+        )
     click_gain = 10 ** (SPLIT_CLICK_GAIN_DB / 20)
     left_gains = [click_gain] * len(click_paths)
     if settings.cues:
@@ -503,6 +617,11 @@ def _track(events: list[tuple[int, int, mido.Message]], name: str, end_tick: int
     return track
 
 
+def _meta_text(text: str) -> str:
+    """Text for a meta event: what MIDI's Latin-1 text can hold (others become "?"), at most 120."""
+    return text[:120].encode("latin-1", "replace").decode("latin-1")
+
+
 def _key_signature(sharps: int, minor: bool, transpose: int) -> str:
     tonic = (sharps * 7 + transpose) % 12  # the major tonic the signature stands for, transposed
     moved = (tonic * 7) % 12
@@ -519,7 +638,9 @@ def variant_midi(
     tempo map is written scaled by the tempo ratio, so every event keeps its tick and its time. A
     count-in of N bars shifts everything by N bars of the first meter. Muted parts are left out, a
     part's gain becomes CC7 (an initial value and its own volume events scaled); the click, count-in
-    included, is its own track on channel 10; sections become marker events.
+    included, is its own track on channel 10; sections become marker events. With ``cues`` every
+    spoken word (count-in numbers, section names) is a lyric and a cue point on the click track (a
+    track of its own, "Cues", without a click) where the audio speaks it, so a DAW shows the cues.
     """
     settings = settings.normalised()
     if performance is None:
@@ -595,7 +716,14 @@ def variant_midi(
             name = str(section["name"])
         except (KeyError, TypeError, ValueError):
             continue
-        conductor.append((start, 0, mido.MetaMessage("marker", text=name[:120])))
+        conductor.append((start, 0, mido.MetaMessage("marker", text=_meta_text(name))))
+    if settings.cues:
+        cues = plan_cues(arrangement, tempo=settings.tempo, count_in=settings.count_in)
+        seconds = np.asarray([(cue.start_s - performance.count_in_s) * settings.tempo for cue in cues])
+        for tick, cue in zip((_ticks_at(arrangement, seconds) + shift).tolist(), cues, strict=True):
+            text = _meta_text(cue.text)
+            click_events.append((tick, -2, mido.MetaMessage("lyrics", text=text)))
+            click_events.append((tick, -1, mido.MetaMessage("cue_marker", text=text)))
 
     midi = mido.MidiFile(type=1, ticks_per_beat=tpb)
     midi.tracks.append(_track(conductor, "Backtrack", end_tick))
@@ -609,7 +737,8 @@ def variant_midi(
             )
         midi.tracks.append(_track(events, part.name, end_tick))
     if click_events:
-        midi.tracks.append(_track(click_events, "Click", end_tick))
+        track_name = "Click" if performance.has_click else "Cues"
+        midi.tracks.append(_track(click_events, track_name, end_tick))
     buffer = io.BytesIO()
     midi.save(file=buffer)
     return buffer.getvalue()
