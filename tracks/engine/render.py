@@ -300,6 +300,10 @@ def _stem_directory(
         f"{arrangement.sha256}:{settings.stem_key()}:{soundfont.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
         f":{synth_identity()}"
     )
+    if settings.arrangement or settings.dynamics:
+        # These follow the sections, which a producer may correct: stems of the old ones must not serve.
+        sections = arrangement.analysis.get("original_sections", arrangement.analysis.get("sections"))
+        identity += ":" + json.dumps(sections, sort_keys=True, default=str)
     digest = hashlib.sha256(f"{identity}:{STEM_LAYOUT_VERSION}".encode()).hexdigest()[:32]
     return Path(stem_dir) / digest
 

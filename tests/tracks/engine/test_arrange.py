@@ -204,3 +204,30 @@ def test_the_arrangement_changes_the_settings_hash_and_the_stem_key() -> None:
     assert "arrangement" not in plain.to_dict()
     # With or without a space before the repeat count
     assert VariantSettings.from_dict({"arrangement": ["Chorusx2"]}).arrangement == ("Chorus x2",)
+
+
+def test_cached_stems_of_an_arrangement_do_not_outlive_a_correction_of_the_sections(
+    tmp_path: Path, soundfont: Path
+) -> None:
+    # given: per-part stems of an arranged variant
+    from tracks.engine import prepare_stems
+
+    arrangement = load_arrangement(four_sections())
+    settings = VariantSettings(arrangement=["Chorus", "Intro"])
+    assert prepare_stems(arrangement, settings, soundfont=soundfont, stem_dir=tmp_path)
+    reused = render_variant(
+        arrangement, settings, out_path=tmp_path / "a.mp3", soundfont=soundfont, stem_dir=tmp_path
+    )
+    assert reused.stems_reused
+
+    # when: the producer moves where the chorus starts (same settings, other bars)
+    sections = [dict(section) for section in arrangement.analysis["sections"]]
+    chorus = next(section for section in sections if section["name"].lower() == "chorus")
+    chorus["start_bar"] += 1
+    arrangement.analysis["sections"] = sections
+
+    # then: the old stems are not used for the new bars
+    again = render_variant(
+        arrangement, settings, out_path=tmp_path / "b.mp3", soundfont=soundfont, stem_dir=tmp_path
+    )
+    assert not again.stems_reused
