@@ -73,6 +73,16 @@ def wait_for(condition: Any, *, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
+def failures(output: str) -> str:
+    """A worker log's tracebacks and errors (what a failed assertion should show), else its tail."""
+    lines = output.splitlines()
+    markers = ("Traceback", "ERROR", "unexpectedly")
+    keep = [i for i, line in enumerate(lines) if any(marker in line for marker in markers)]
+    if not keep:
+        return "\n".join(lines[-15:])
+    return "\n".join(lines[max(0, keep[0] - 2) : keep[0] + 60])
+
+
 def test_a_real_worker_renders_against_s3_and_nothing_touches_the_media_folder(
     machines, client_for, s3_storage, isolated_media, tmp_path
 ):
@@ -138,6 +148,12 @@ def test_two_machines_share_renders_stems_and_recover_each_others_work(machines,
     burst_tasks = set(
         Render.objects.filter(pk__in=[c["id"] for c in burst]).values_list("task_id", flat=True)
     )
+    # The workers log "succeeded" a moment after the rows say done.
+    wait_for(
+        lambda: burst_tasks <= set(renders_run_by(a) + renders_run_by(b)),
+        timeout=30,
+        what="the workers never logged every render",
+    )
     assert burst_tasks & set(renders_run_by(a))
     assert burst_tasks & set(renders_run_by(b))
 
@@ -165,8 +181,10 @@ def test_a_machine_killed_mid_render_has_its_render_rerun_on_the_other(machines,
 
     # then: the sweeper on A sees B's silent heartbeat, re-queues it, and A renders it, once
     done = poll(singer, render_id, until={"done", "failed"}, timeout=180)
-    assert done["status"] == "done", (done["error"], a.output()[-3000:])
+    assert done["status"] == "done", (done["error"], failures(a.output()), failures(b.output()))
     assert done["attempts"] == 2
     task_id = Render.objects.get(pk=render_id).task_id
+    # The worker logs "succeeded" after the row says done (its log passes through its main process).
+    wait_for(lambda: renders_run_by(a), timeout=30, what="the worker never logged the render")
     assert renders_run_by(a) == [task_id]
     assert renders_run_by(b) == []

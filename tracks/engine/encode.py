@@ -322,6 +322,7 @@ class _Lame:
         quality: int,
         ffmpeg: str,
         options: tuple[str, ...] = (),
+        input_options: tuple[str, ...] = (),
     ) -> None:
         if shutil.which(ffmpeg) is None:
             raise RenderFailed(f"ffmpeg is not installed (looked for {ffmpeg!r})")
@@ -339,6 +340,7 @@ class _Lame:
             str(sample_rate),
             "-ac",
             str(channels),
+            *input_options,
             "-i",
             "pipe:0",
             "-c:a",

@@ -101,6 +101,8 @@ _TEMPO_DENSITY_EXPONENT = 0.77  # energy density ~ tempo ** this (fit on POP909 
 _DB_PER_SEMITONE = 0.07
 _POLL_S = 0.004
 _RELEASE_CONTEXT = 2 * SAMPLE_RATE  # peaks read before a stretch, for the limiter's release
+# Raw float input needs no probing; by default ffmpeg reads 1.5 s of audio before it writes a frame.
+_LAME_INPUT = ("-probesize", "32", "-analyzeduration", "0")
 _STREAM_CHUNK = 8192  # frames mastered and encoded at a time: one synth block, 186 ms
 _MAX_STREAM_SYNTHS = 8  # more groups than this (many distinct part gains) render the whole-song way
 _executor: ThreadPoolExecutor | None = None
@@ -753,6 +755,7 @@ class _StreamMaster:
             quality=MP3_QUALITY,
             ffmpeg=config.ffmpeg,
             options=("-write_xing", "1", "-id3v2_version", "0", "-flush_packets", "1"),
+            input_options=_LAME_INPUT,
         )
         tailer = _FileTail(temporary, self.publish, first_frame=0, skip_info=True)
         meter = _OutputMeter(self.row)
@@ -779,7 +782,6 @@ class _StreamMaster:
 
     def _encode_from(self, temporary: Path, start: int, config: EngineConfig) -> None:
         """Two LAMEs: ``start`` .. end first (published as it grows), then 0 .. ``start``; spliced."""
-        self.frames = self._song_length()  # cached stems: the whole song is there already
         step = mp3frames.SAMPLES_PER_FRAME
         splice = start // step
         warmup, overlap = SegmentedMp3Encoder.WARMUP_FRAMES, SegmentedMp3Encoder.OVERLAP_FRAMES
@@ -787,8 +789,9 @@ class _StreamMaster:
         pieces = [_temporary_beside(temporary), _temporary_beside(temporary)]
         options = (*SegmentedMp3Encoder.LAME_OPTIONS, "-flush_packets", "1")
         kbps = parse_bitrate(STREAM_BITRATE)
-        lames = [
-            _Lame(
+
+        def spawn(piece: Path) -> _Lame:
+            return _Lame(
                 piece,
                 SAMPLE_RATE,
                 channels=2,
@@ -796,17 +799,22 @@ class _StreamMaster:
                 quality=MP3_QUALITY,
                 ffmpeg=config.ffmpeg,
                 options=options,
+                input_options=_LAME_INPUT,
             )
-            for piece in pieces
-        ]
+
+        lames: dict[str, _Lame] = {}
         later_meter, earlier_meter = _OutputMeter(self.row), _OutputMeter(self.row)
         try:
+            # The listener's encoder first: ffmpeg takes 0.1-0.2 s to start, long enough to find
+            # the song's length meanwhile; the other one starts once the listener is served.
+            lames["later"] = spawn(pieces[1])
+            self.frames = self._song_length()  # cached stems: the whole song is there already
             tailer = _FileTail(
                 pieces[1], self.publish, first_frame=later_first, skip_info=True, skip_frames=warmup
             )
 
             def later(block: np.ndarray) -> None:
-                lames[1].write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
+                lames["later"].write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
                 tailer.poll()
 
             # The listener's stretch first; its meter starts at the splice (the warm-up is the earlier's).
@@ -821,12 +829,13 @@ class _StreamMaster:
                 later(block)
 
             self._mastered_stretch(later_first * step, self.frames, later_metered, share=(0.0, 0.6))
-            lames[1].finish()
+            lames["later"].finish()
             tailer.poll(final=True)
+            lames["earlier"] = spawn(pieces[0])
             earlier_stop = min(self.frames, (splice + overlap) * step)
 
             def earlier(block: np.ndarray) -> None:
-                lames[0].write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
+                lames["earlier"].write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
 
             measured = [0]
 
@@ -838,7 +847,7 @@ class _StreamMaster:
                 earlier(block)
 
             self._mastered_stretch(0, earlier_stop, earlier_metered, share=(0.6, 0.38))
-            lames[0].finish()
+            lames["earlier"].finish()
             segments = [
                 mp3frames.read_segment(pieces[0], first_frame=0),
                 mp3frames.read_segment(pieces[1], first_frame=later_first),
@@ -850,7 +859,7 @@ class _StreamMaster:
         except mp3frames.Mp3FormatError as exc:
             raise RenderFailed(f"could not splice the MP3 segments: {exc}") from exc
         finally:
-            for lame in lames:
+            for lame in lames.values():
                 lame.stop()
             for piece in pieces:
                 piece.unlink(missing_ok=True)

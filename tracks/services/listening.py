@@ -48,8 +48,10 @@ def _redis() -> redis.Redis:
 
 
 def listen_key(*, render: Render) -> str:
-    """Named by id and settings, so a database that reuses ids (a test run) never mixes two songs."""
-    return f"backtrack:listen:{render.pk}:{render.settings_hash[:16]}"
+    """Named by the row (id, settings, creation time), so a database that reuses ids (a test or
+    bench run) never hands a listener another run's frames."""
+    created = round(render.created_at.timestamp() * 1_000_000)
+    return f"backtrack:listen:{render.pk}:{render.settings_hash[:16]}:{created}"
 
 
 class ListenPublisher:
