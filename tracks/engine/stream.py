@@ -506,6 +506,7 @@ class _Source:
         self._futures = futures
         self._cancel = threading.Event()
         self._offsets: list[int] | None = None
+        self._release: Callable[[], None] | None = None  # gives back the core slots synthesis held
 
     def cancel_event(self) -> threading.Event:
         return self._cancel
@@ -547,6 +548,9 @@ class _Source:
                 # Failures were raised through available() already (or the job was cancelled).
                 with contextlib.suppress(Exception):
                     future.result()
+        if self._release is not None:
+            self._release()
+            self._release = None
 
 
 class _CancelledError(Exception):
@@ -561,14 +565,24 @@ def _synthesize_live(
     scratch: Path,
     config: EngineConfig,
 ) -> _Source | None:
-    """Start every group's synth at once, each writing its stem file block by block."""
-    with pool.cpu_share(config=config) as parallel:
-        lanes = parallel
-    groups, gains = _balanced_groups(arrangement, performance, part_gains, lanes)
-    if len(groups) > _MAX_STREAM_SYNTHS:
-        return None
-    frames = _stem_frames(performance)
-    _check_scratch(len(groups), frames, config)
+    """Start every group's synth at once, each writing its stem file block by block.
+
+    The machine's core slots (see :func:`pool.cpu_share`) are held until the source is closed (the
+    stream is over), so another render on this machine meanwhile synthesizes on one core, as it
+    would beside a whole-song render.
+    """
+    share = contextlib.ExitStack()
+    lanes = share.enter_context(pool.cpu_share(config=config))
+    try:
+        groups, gains = _balanced_groups(arrangement, performance, part_gains, lanes)
+        if len(groups) > _MAX_STREAM_SYNTHS:
+            share.close()
+            return None
+        frames = _stem_frames(performance)
+        _check_scratch(len(groups), frames, config)
+    except BaseException:
+        share.close()
+        raise
     channel = performance.status & 0x0F
     channel_wide = performance.part == -1
     sysex = performance.status == 0xF0
@@ -604,6 +618,7 @@ def _synthesize_live(
 
     executor = _synth_executor()
     source._futures = [executor.submit(run, job) for job in jobs]
+    source._release = share.close
     return source
 
 

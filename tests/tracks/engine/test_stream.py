@@ -195,3 +195,36 @@ def test_the_streaming_limiter_gives_the_whole_song_gains_once_it_has_looked_ahe
     energy = np.full(300, 1e-3)
     plan = plan_gain(hop_energy=energy, row_peak=peaks, row=441, target_lufs=-14.0, ceiling_dbtp=-1.0)
     assert np.allclose(plan.row_gain, limiter_gains(peaks, gain_db=plan.gain_db, ceiling_dbtp=-1.0))
+
+
+def test_a_streaming_render_holds_the_machines_cores_while_it_synthesizes(song, soundfont, tmp_path):
+    # given: a machine of two cores (its own slot folder) and a variant that must be synthesized
+    from tracks.engine import pool
+    from tracks.engine.config import EngineConfig
+
+    arrangement, _, profile = song
+    config = EngineConfig(threads=2, slot_dir=tmp_path / "slots")
+    seen: list[int] = []
+
+    def publish(_first: int, _data: bytes) -> None:
+        if not seen:  # another render starting now gets what is left
+            with pool.cpu_share(config=config) as cores:
+                seen.append(cores)
+
+    # when
+    result = stream_variant(
+        arrangement,
+        VariantSettings(transpose=1),
+        out_path=tmp_path / "held.mp3",
+        soundfont=soundfont,
+        stem_dir=tmp_path / "cache",
+        profile=profile,
+        publish=publish,
+        config=config,
+    )
+
+    # then: while it streamed, a second render would have had one core; afterwards both are free
+    assert result is not None
+    assert seen == [1]
+    with pool.cpu_share(config=config) as cores:
+        assert cores == 2
