@@ -5,9 +5,10 @@ Not a test. For every file in tests/data/midi (or --midi-dir) plus a generated 3
 sides, prints: the engine's first render+MP3 time (an empty stem folder, so nothing is cached), the
 baseline time, their ratio, the time ``prepare_stems`` then takes to build the per-part stems (a
 background job in the app), the remix time (a mix change served from those stems) and its ratio to
-the baseline, the peak RSS of the engine's child process and its render workers, and what two sound
+the baseline, the peak RSS of the engine's child process and its render workers, and what the sound
 features cost in the same run: ``voice/plain`` (a render with 6 dB of space for the voice over the
-same render without, both synthesizing fresh stems; target <= 1.15), ``preset/remix`` (the groove
+same render without, both synthesizing fresh stems; target <= 1.15), ``dynamics/plain`` (``"build"``
+dynamics, fresh stems; target <= 1.15), ``preset/remix`` (the groove
 preset served from the cached stems over the plain remix: a preset is only a remix), and the outputs
 against the plain render (target <= 1.2): ``zip/plain`` (a stems ZIP synthesizing its per-part stems),
 ``zip(cached)/plain`` (the stems ZIP from the per-part stems a first render leaves) and
@@ -101,6 +102,7 @@ def engine_child(midi_path: str, soundfont: str, workdir: str, threads: str) -> 
     for label, variant, folder in (
         ("plain", settings, "plain-stems"),
         ("voice", replace(settings, space_for_voice=6.0), "voice-stems"),
+        ("dynamics", replace(settings, dynamics="build"), "dynamics-stems"),
         ("preset", replace(settings, preset="groove"), "stems"),
         ("stems", replace(settings, format="stems"), "zip-stems"),
         ("stems_cached", replace(settings, format="stems"), "stems"),
@@ -131,6 +133,7 @@ def engine_child(midi_path: str, soundfont: str, workdir: str, threads: str) -> 
                 "reused": result.stems_reused,
                 "audio_s": result.duration_s,
                 "voice_cost": timings["voice"] / timings["plain"],
+                "dynamics_cost": timings["dynamics"] / timings["plain"],
                 "preset_cost": timings["preset"] / remix,
                 "stems_cost": timings["stems"] / timings["plain"],
                 "stems_cached_cost": timings["stems_cached"] / timings["plain"],
@@ -325,6 +328,7 @@ def main() -> None:
     header = (
         f"{'file':26} {'audio s':>8} {'render s':>9} {'baseline s':>11} {'ratio':>6} "
         f"{'stems s':>8} {'remix s':>8} {'remix/base':>10} {'peak RSS MB':>12} {'voice/plain':>11} "
+        f"{'dynamics/plain':>14} "
         f"{'preset/remix':>12} {'zip/plain':>9} {'zip(cached)/plain':>17} {'split/plain':>11} "
         f"{'arranged/plain':>14}"
     )
@@ -359,6 +363,7 @@ def main() -> None:
                 f"{name:26} {runs[0]['audio_s']:8.1f} {best['full']:9.2f} {base:11.2f} "
                 f"{best['full'] / base:6.2f} {best['prepare']:8.2f} {best['remix']:8.2f} "
                 f"{best['remix'] / base:10.2f} {rss:12.0f} {min(run['voice_cost'] for run in runs):11.2f} "
+                f"{min(run['dynamics_cost'] for run in runs):14.2f} "
                 f"{min(run['preset_cost'] for run in runs):12.2f} "
                 f"{min(run['stems_cost'] for run in runs):9.2f} "
                 f"{min(run['stems_cached_cost'] for run in runs):17.2f} "
