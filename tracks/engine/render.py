@@ -506,30 +506,7 @@ def _synthesize(
     config: EngineConfig,
 ) -> _StemSet:
     frames = _stem_frames(performance)
-    channel = performance.status & 0x0F
-    channel_wide = performance.part == -1
-    sysex = performance.status == 0xF0
-    jobs = []
-    paths = []
-    for number, group in enumerate(groups):
-        mine = np.isin(performance.part, group)
-        channels = np.unique(channel[mine & (performance.status < 0xF0)])
-        if performance.click_part not in group:
-            mine |= (channel_wide & np.isin(channel, channels)) | sysex
-        path = directory / f"stem-{number:02d}.npy"
-        paths.append(path)
-        jobs.append(
-            StemJob(
-                out_path=str(path),
-                n_frames=frames,
-                end_frame=performance.end_frame,
-                frame=performance.frame[mine],
-                status=performance.status[mine],
-                d1=performance.d1[mine],
-                d2=performance.d2[mine],
-                sysex=performance.sysex,
-            )
-        )
+    paths, jobs = stem_jobs(performance, groups, directory)
     done = 0
 
     def on_done(_result: StemResult) -> None:
@@ -552,6 +529,42 @@ def _synthesize(
         end_frame=performance.end_frame,
         warnings=performance.warnings,
     )
+
+
+def stem_jobs(
+    performance: Performance, groups: list[list[int]], directory: Path, *, prefix: str = "stem"
+) -> tuple[list[Path], list[StemJob]]:
+    """One synthesis job per group of parts, and the stem file each writes in ``directory``.
+
+    A group gets its parts' events plus the channel-wide events (controllers, pitch bend) of the
+    channels it plays and every sysex; the click's group gets the click alone.
+    """
+    frames = _stem_frames(performance)
+    channel = performance.status & 0x0F
+    channel_wide = performance.part == -1
+    sysex = performance.status == 0xF0
+    jobs = []
+    paths = []
+    for number, group in enumerate(groups):
+        mine = np.isin(performance.part, group)
+        channels = np.unique(channel[mine & (performance.status < 0xF0)])
+        if performance.click_part not in group:
+            mine |= (channel_wide & np.isin(channel, channels)) | sysex
+        path = directory / f"{prefix}-{number:02d}.npy"
+        paths.append(path)
+        jobs.append(
+            StemJob(
+                out_path=str(path),
+                n_frames=frames,
+                end_frame=performance.end_frame,
+                frame=performance.frame[mine],
+                status=performance.status[mine],
+                d1=performance.d1[mine],
+                d2=performance.d2[mine],
+                sysex=performance.sysex,
+            )
+        )
+    return paths, jobs
 
 
 def _write_manifest(directory: Path, stems: _StemSet) -> None:

@@ -72,6 +72,7 @@ from .render import (
     _stem_directory,
     _stem_frames,
     effective_part_gains,
+    stem_jobs,
 )
 from .settings import VariantSettings
 from .synth import StemJob, thread_synth
@@ -583,30 +584,7 @@ def _synthesize_live(
     except BaseException:
         share.close()
         raise
-    channel = performance.status & 0x0F
-    channel_wide = performance.part == -1
-    sysex = performance.status == 0xF0
-    paths: list[Path] = []
-    jobs: list[StemJob] = []
-    for number, group in enumerate(groups):
-        mine = np.isin(performance.part, group)
-        channels = np.unique(channel[mine & (performance.status < 0xF0)])
-        if performance.click_part not in group:
-            mine |= (channel_wide & np.isin(channel, channels)) | sysex
-        path = scratch / f"live-{number:02d}.npy"
-        paths.append(path)
-        jobs.append(
-            StemJob(
-                out_path=str(path),
-                n_frames=frames,
-                end_frame=performance.end_frame,
-                frame=performance.frame[mine],
-                status=performance.status[mine],
-                d1=performance.d1[mine],
-                d2=performance.d2[mine],
-                sysex=performance.sysex,
-            )
-        )
+    paths, jobs = stem_jobs(performance, groups, scratch, prefix="live")
     source = _Source(paths, gains, frames, performance.end_frame, performance.warnings, None)
     cancel = source.cancel_event()
     resolved = str(soundfont.resolve())
