@@ -336,10 +336,9 @@ def profile_for_stems(
     *,
     soundfont: str | os.PathLike[str],
     stem_dir: str | os.PathLike[str],
-    config: EngineConfig = DEFAULT_CONFIG,
 ) -> LoudnessProfile | None:
-    """The profile of the cached per-part stems of ``settings.stem_key()`` (measured and kept beside
-    them on first use), or None when those stems are not cached."""
+    """The profile kept beside the cached per-part stems of ``settings.stem_key()`` (measured when
+    :func:`~tracks.engine.render.prepare_stems` built them), or None when those stems are not cached."""
     settings = settings.normalised()
     arranged = arranged_song(arrangement, settings.arrangement, tempo=settings.tempo)
     directory = _stem_directory(arranged, settings, Path(soundfont), stem_dir)
@@ -422,9 +421,10 @@ def stream_variant(
         raise RenderFailed(f"SoundFont not found: {soundfont_path}")
     Path(stem_dir).mkdir(parents=True, exist_ok=True)
     part_gains = effective_part_gains(arranged, settings)
-    cached_profile = profile_for_stems(
-        arrangement, settings, soundfont=soundfont_path, stem_dir=stem_dir, config=config
-    )
+    # Cached per-part stems of this key and tempo: nothing to synthesize, and their own profile.
+    directory = _stem_directory(arranged, settings, soundfont_path, stem_dir)
+    cached = _load_manifest(directory)
+    cached_profile = load_profile(directory) if cached is not None else None
     performance = _perform(arranged, settings)
     gain_db = None
     for candidate in (cached_profile, profile):
@@ -445,7 +445,6 @@ def stream_variant(
     report(0.0)
     scratch = Path(tempfile.mkdtemp(prefix="backtrack-stream-", dir=stem_dir))
     try:
-        cached = _load_manifest(_stem_directory(arranged, settings, soundfont_path, stem_dir))
         source: _Source | None
         if cached is not None:
             paths, gains = _mix_inputs(cached, part_gains)
