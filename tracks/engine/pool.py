@@ -5,8 +5,10 @@ engine gets parallelism by rendering part groups or stems with separate synths. 
 processes: the synth's work happens inside ``fluid_synth_write_float``, a ctypes call that releases
 the GIL, so threads scale like processes, and they also work inside Celery's prefork children,
 which are daemonic and may not start processes of their own. Each thread keeps its synth, and the
-synths of a process share one loaded copy of each SoundFont (``synth._SharedSoundFonts``): measured
-with FluidR3, a worker's peak RSS went from 447 to 299 MB with two render threads, 767 to 315 MB with four.
+synths of a process share one loaded copy of each SoundFont (``synth._SharedSoundFonts``), whose
+samples are read only while a render plays their presets: measured with FluidR3, an engine process's
+peak RSS went from 447 MB (a copy per thread) to 299 MB (one shared copy) to 196 MB (only the
+samples in use) with two render threads.
 
 Parallelism is only worth it on an idle machine: a group render runs reverb and chorus once per
 group, so splitting costs about a third more CPU. ``cpu_share`` therefore takes every core only

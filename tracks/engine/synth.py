@@ -81,6 +81,11 @@ _SIGNATURES: dict[str, tuple[type, list[type]]] = {
     "fluid_synth_remove_sfont": (_int, [_void_p, _void_p]),
     "fluid_synth_add_sfont": (_int, [_void_p, _void_p]),
     "fluid_synth_program_reset": (_int, [_void_p]),
+    "fluid_synth_get_channel_preset": (_void_p, [_void_p, _int]),
+    "fluid_preset_get_banknum": (_int, [_void_p]),
+    "fluid_preset_get_num": (_int, [_void_p]),
+    "fluid_synth_pin_preset": (_int, [_void_p, _int, _int, _int]),
+    "fluid_synth_unpin_preset": (_int, [_void_p, _int, _int, _int]),
 }
 for _name, (_restype, _argtypes) in _SIGNATURES.items():
     _function = getattr(_lib, _name)
@@ -101,7 +106,7 @@ def fluidsynth_version() -> str:
 def synth_identity() -> str:
     """What besides the events and the SoundFont decides a stem's samples: FluidSynth and its effects."""
     effects = ",".join(f"{name}={value}" for name, value in sorted(EFFECTS.items()))
-    return f"fluidsynth {fluidsynth_version()}; {effects}"
+    return f"fluidsynth {fluidsynth_version()}; samples loaded per preset; {effects}"
 
 
 @dataclass(frozen=True)
@@ -124,28 +129,41 @@ class StemResult:
     synthesized_frames: int
 
 
-class _SharedSoundFonts:
-    """Each SoundFont loaded once per process and lent to every synth of it.
+# Every FluidSynth call that may read or free samples (selecting a preset, pinning or unpinning one,
+# adding, removing or unloading a SoundFont, deleting a synth) holds this lock: the synths of a
+# process share their SoundFonts, whose sample bookkeeping FluidSynth does not lock, and its sample
+# cache takes a reference to a cached sample after releasing its own lock. Rendering frees nothing
+# (see ``Synth``), so ``fluid_synth_write_float`` runs unlocked on every thread at once.
+_SAMPLES_LOCK = threading.Lock()
 
-    FluidR3's samples take ~150 MB in memory; a copy per render thread made a four-thread worker hold
-    767 MB (measured). A SoundFont is loaded by a small owner synth of its own and added to each render
-    thread's synth with ``fluid_synth_add_sfont``, which shares the loaded presets and sample data
-    (read-only while rendering; a synth never unloads what it did not load). A SoundFont no synth
-    uses is kept until another one is needed, then unloaded, so a worker that switches sound sets
-    holds the ones in use plus the last one.
+Preset = tuple[int, int]  # (bank, program)
+
+
+class _SharedSoundFonts:
+    """Each SoundFont loaded once per process, lent to every synth, its samples read only while used.
+
+    FluidR3 holds ~150 MB of samples, of which a song uses a few dozen MB. A SoundFont is loaded by a
+    small owner synth of its own (which selects no preset) with FluidSynth's dynamic sample loading,
+    and added to each render thread's synth with ``fluid_synth_add_sfont``: the synths share its
+    presets and one copy of each sample. A preset's samples are read when a synth selects it and
+    stay while any render that selected it runs (:meth:`pin`); then they are freed. Measured with
+    FluidR3, two render threads, three songs in a row: peak RSS 293 MB with the whole SoundFont in
+    memory, 203 MB with only what the songs play. A SoundFont no synth uses is kept until another
+    one is needed, then unloaded.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._fonts: dict[str, tuple[int, int, int, int]] = {}  # path: (settings, owner, sfont id, sfont)
         self._users: dict[str, int] = {}
+        self._pins: dict[tuple[str, Preset], int] = {}  # renders holding a preset's samples
 
     def acquire(self, path: str) -> int:
         """The loaded SoundFont at ``path`` (loading it if needed); pair with :meth:`release`."""
-        with self._lock:
+        with _SAMPLES_LOCK:
             if path not in self._fonts:
                 self._drop_idle(keep=None)
                 settings = _lib.new_fluid_settings()
+                _lib.fluid_settings_setint(settings, b"synth.dynamic-sample-loading", 1)
                 owner = _lib.new_fluid_synth(settings)
                 sfont_id = _lib.fluid_synth_sfload(owner, os.fsencode(path), 0) if owner else -1
                 sfont = _lib.fluid_synth_get_sfont_by_id(owner, sfont_id) if sfont_id >= 0 else None
@@ -160,9 +178,24 @@ class _SharedSoundFonts:
             return self._fonts[path][3]
 
     def release(self, path: str) -> None:
-        with self._lock:
+        with _SAMPLES_LOCK:
             self._users[path] -= 1
             self._drop_idle(keep=path)
+
+    def pin(self, path: str, preset: Preset, *, synth: int, font_id: int) -> None:
+        """Keep ``preset``'s samples loaded for one more render; call holding ``_SAMPLES_LOCK``."""
+        key = (path, preset)
+        if self._pins.get(key, 0) == 0:
+            _lib.fluid_synth_pin_preset(synth, font_id, *preset)
+        self._pins[key] = self._pins.get(key, 0) + 1
+
+    def unpin(self, path: str, preset: Preset, *, synth: int, font_id: int) -> None:
+        """One render fewer holds ``preset``; call holding ``_SAMPLES_LOCK``."""
+        key = (path, preset)
+        self._pins[key] -= 1
+        if self._pins[key] == 0:
+            del self._pins[key]
+            _lib.fluid_synth_unpin_preset(synth, font_id, *preset)
 
     def _drop_idle(self, keep: str | None) -> None:
         for path in [path for path, users in self._users.items() if users == 0 and path != keep]:
@@ -177,7 +210,14 @@ _SHARED = _SharedSoundFonts()
 
 
 class Synth:
-    """One FluidSynth instance; reuse it through ``thread_synth``."""
+    """One FluidSynth instance; reuse it through ``thread_synth``.
+
+    Every preset a render selects is pinned at once and stays pinned until the render has ended, so
+    no voice can free samples from inside ``fluid_synth_write_float`` (a voice outliving its preset's
+    selection, under a program change, would), and a render never frees what another thread's
+    render plays. At the end of a render the presets it did not use are unpinned; the ones it used
+    stay, so the next render of the same song (a remix, its stems) reads nothing again.
+    """
 
     def __init__(self, soundfont: str, sample_rate: int = 44_100) -> None:
         self.sample_rate = sample_rate
@@ -196,6 +236,9 @@ class Synth:
             raise RenderFailed("FluidSynth could not start")
         self.soundfont = ""
         self._sfont: int | None = None
+        self._font_id = -1  # the SoundFont's id in the render synth
+        self._pinned: set[Preset] = set()  # the presets this synth holds pinned
+        self._used: set[Preset] = set()  # ... and those the current render selected
         self.load(soundfont)
 
     def load(self, soundfont: str) -> None:
@@ -205,30 +248,67 @@ class Synth:
         if not Path(soundfont).is_file():
             raise RenderFailed(f"SoundFont not found: {soundfont}")
         sfont = _SHARED.acquire(soundfont)
+        with _SAMPLES_LOCK:
+            if self._sfont is not None:
+                self._unpin(set(self._pinned))
+                _lib.fluid_synth_remove_sfont(self._synth, self._sfont)
         if self._sfont is not None:
-            _lib.fluid_synth_remove_sfont(self._synth, self._sfont)
             _SHARED.release(self.soundfont)
         self._sfont = sfont
-        _lib.fluid_synth_add_sfont(self._synth, sfont)
-        _lib.fluid_synth_program_reset(self._synth)
         self.soundfont = soundfont
+        with _SAMPLES_LOCK:
+            self._font_id = _lib.fluid_synth_add_sfont(self._synth, sfont)
+            _lib.fluid_synth_program_reset(self._synth)
+            self._keep_selected()
 
     def reset(self) -> None:
         """A synth in power-on state with the already loaded SoundFont moved into it.
 
         ``fluid_synth_system_reset`` leaves voice and effect internals (reverb modulation, reused voice
         filters) from the previous render, so two renders of the same events would differ slightly.
-        Moving the loaded SoundFont into a freshly created synth costs milliseconds, keeps the
-        SoundFont loaded once, and makes every render a pure function of its events.
+        Moving the loaded SoundFont into a freshly created synth costs milliseconds, keeps its
+        samples loaded (they are pinned), and makes every render a pure function of its events.
         """
         sfont = self._sfont
-        _lib.fluid_synth_remove_sfont(self._synth, sfont)
-        _lib.delete_fluid_synth(self._synth)
-        self._synth = _lib.new_fluid_synth(self._settings)
-        if not self._synth:
-            raise RenderFailed("FluidSynth could not start")
-        _lib.fluid_synth_add_sfont(self._synth, sfont)
-        _lib.fluid_synth_program_reset(self._synth)
+        with _SAMPLES_LOCK:
+            _lib.fluid_synth_remove_sfont(self._synth, sfont)
+            _lib.delete_fluid_synth(self._synth)
+            self._synth = _lib.new_fluid_synth(self._settings)
+            if not self._synth:
+                raise RenderFailed("FluidSynth could not start")
+            self._font_id = _lib.fluid_synth_add_sfont(self._synth, sfont)
+            _lib.fluid_synth_program_reset(self._synth)
+            self._used = set()
+            self._keep_selected()
+
+    def _keep_selected(self, channel: int | None = None) -> None:
+        """Pin the preset ``channel`` (every channel when None) plays; call holding ``_SAMPLES_LOCK``."""
+        for number in range(CHANNELS) if channel is None else (channel,):
+            # The preset the channel really plays: a missing one is replaced by a fallback.
+            handle = _lib.fluid_synth_get_channel_preset(self._synth, number)
+            if not handle:
+                continue
+            preset = (_lib.fluid_preset_get_banknum(handle), _lib.fluid_preset_get_num(handle))
+            self._used.add(preset)
+            if preset not in self._pinned:
+                _SHARED.pin(self.soundfont, preset, synth=self._synth, font_id=self._font_id)
+                self._pinned.add(preset)
+
+    def _unpin(self, presets: set[Preset]) -> None:
+        """Stop holding ``presets``; call holding ``_SAMPLES_LOCK``."""
+        for preset in presets:
+            _SHARED.unpin(self.soundfont, preset, synth=self._synth, font_id=self._font_id)
+        self._pinned -= presets
+
+    def _finish(self) -> None:
+        """Silence every voice (so none holds a sample) and stop holding the presets this render
+        did not use."""
+        _lib.fluid_synth_all_sounds_off(self._synth, -1)
+        scratch = np.zeros((FLUID_BLOCK, 2), dtype=np.float32)
+        address = scratch.ctypes.data
+        _lib.fluid_synth_write_float(self._synth, FLUID_BLOCK, address, 0, 2, address, 1, 2)
+        with _SAMPLES_LOCK:
+            self._unpin(self._pinned - self._used)
 
     def render(self, job: StemJob) -> StemResult:
         """Render ``job`` into a .npy float32 (frames, 2) file, in blocks, without holding it in RAM."""
@@ -244,6 +324,7 @@ class Synth:
             writer.may_skip = True  # nothing more will be played: a silent rest cannot shift anything
             writer.advance_to(job.n_frames)
             writer.flush()
+        self._finish()
         return StemResult(job.out_path, writer.synthesized)
 
     def _play(self, job: StemJob, writer: "_BlockWriter") -> None:
@@ -269,15 +350,19 @@ class Synth:
             elif kind == 0xE0:
                 synth.fluid_synth_pitch_bend(handle, channel, d1 | (d2 << 7))
             elif kind == 0xC0:
-                synth.fluid_synth_program_change(handle, channel, d1)
+                with _SAMPLES_LOCK:
+                    synth.fluid_synth_program_change(handle, channel, d1)
+                    self._keep_selected(channel)
             elif kind == 0xD0:
                 synth.fluid_synth_channel_pressure(handle, channel, d1)
             elif kind == 0xA0:
                 synth.fluid_synth_key_pressure(handle, channel, d1, d2)
             elif status == STATUS_SYSEX:
                 payload = job.sysex[d1].rstrip(b"\xf7")
-                if payload:
-                    synth.fluid_synth_sysex(handle, payload, len(payload), None, None, None, 0)
+                if payload:  # a GM or GS reset selects presets anew
+                    with _SAMPLES_LOCK:
+                        synth.fluid_synth_sysex(handle, payload, len(payload), None, None, None, 0)
+                        self._keep_selected()
         if not end_sent:
             writer.advance_to(max(job.end_frame, writer.position))
             self._release_everything()
