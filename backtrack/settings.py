@@ -298,6 +298,11 @@ METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
 # machine's filesystem they would only be a second copy). Each worker prunes its own RENDER_CACHE_DIR
 # every RENDER_CACHE_PRUNE_INTERVAL_S (0: never; a timer in the worker, backtrack/celery.py).
 RENDER_SHARE_STEMS: bool = _strict_bool("RENDER_SHARE_STEMS", bool(AWS_STORAGE_BUCKET_NAME))
+# A worker fetches a stem set only when that is faster than synthesizing; until it has measured its
+# own fetches it assumes the storage delivers this many MB/s (moto on loopback: 43-62).
+RENDER_STEMS_FETCH_MB_PER_S: float = _env_or_fail(env.float, "RENDER_STEMS_FETCH_MB_PER_S", default=50.0)
+if RENDER_STEMS_FETCH_MB_PER_S <= 0:
+    raise ImproperlyConfigured("RENDER_STEMS_FETCH_MB_PER_S is not valid: it must be more than 0.")
 RENDER_CACHE_PRUNE_INTERVAL_S: float = _env_or_fail(env.float, "RENDER_CACHE_PRUNE_INTERVAL_S", default=900.0)
 METRICS_REDIS_KEY = "backtrack:metrics"
 # Instant listening (tracks/services/listening.py): a streamed render's frames stay in Redis this

@@ -38,7 +38,15 @@ class Machines:
     def worker(self, name: str, *, beat: bool = False, queues: str | None = None) -> Worker:
         disk = self.tmp_path / name
         (disk / "tmp").mkdir(parents=True, exist_ok=True)
-        env = {**self.s3_env, **RECOVERY_ENV, "TMPDIR": str(disk / "tmp"), "RENDER_THREADS": "1"}
+        env = {
+            **self.s3_env,
+            **RECOVERY_ENV,
+            "TMPDIR": str(disk / "tmp"),
+            "RENDER_THREADS": "1",
+            # Storage declared fast: a mix change on the machine without the stems fetches them
+            # (on loopback moto, synthesizing these short songs is cheaper, and would be chosen).
+            "RENDER_STEMS_FETCH_MB_PER_S": "100000",
+        }
         worker = Worker(disk, self.media, disk / "render-cache", beat=beat, env=env, queues=queues)
         self.workers.append(worker)
         return worker

@@ -40,7 +40,13 @@ from tracks.services.notifications import render_requesters_notify
 from tracks.services.renders import render_fail, render_stems_enqueue
 from tracks.services.sections import engine_use_sections
 from tracks.services.sounds import sound_path
-from tracks.services.stems import stems_local_dir, stems_share
+from tracks.services.stems import (
+    stems_fetch,
+    stems_local_dir,
+    stems_share,
+    stems_synthesis_observe,
+    stems_synthesis_size,
+)
 from tracks.services.storage import audio_store, revision_arrangement_load, storage_discard
 
 logger = logging.getLogger(__name__)
@@ -183,6 +189,7 @@ def render_execute(*, render: Render) -> Render:
         progress = _progress_writer(render.pk)
         publisher = ListenPublisher(render=render)
         publisher.start()
+        started = time.monotonic()
         # Streamed when it can be (listeners hear it while it renders), else rendered whole.
         result = stream_variant(
             arrangement,
@@ -208,6 +215,10 @@ def render_execute(*, render: Render) -> Render:
                 tags=tags,
                 progress=progress,
             )
+        if not result.stems_reused and variant.format != "midi":
+            # How fast this worker synthesizes: what fetching stems is priced against.
+            audio_s, parts = stems_synthesis_size(arrangement=arrangement, variant=variant)
+            stems_synthesis_observe(audio_s=audio_s, parts=parts, seconds=time.monotonic() - started)
         name, size = audio_store(name=render_storage_name(render=render), path=out_path)
     except EngineError as exc:
         return render_fail(
@@ -264,6 +275,9 @@ def render_stems_prepare(*, render_id: int) -> bool:
     engine_use_sections(arrangement=arrangement, revision=render.revision)
     variant = VariantSettings.from_dict(render.settings)
     soundfont = sound_path(slug=str(render.settings.get("sound", "")))
+    # Another worker may have shared this set: building it again synthesizes every part alone.
+    stems_fetch(render=render, build=True)
+    started = time.monotonic()
     built = prepare_stems(
         arrangement,
         variant,
@@ -271,6 +285,9 @@ def render_stems_prepare(*, render_id: int) -> bool:
         config=engine_config(),
         stem_dir=stems_local_dir(revision_id=render.revision_id),
     )
+    if built:
+        audio_s, parts = stems_synthesis_size(arrangement=arrangement, variant=variant, build=True)
+        stems_synthesis_observe(audio_s=audio_s, parts=parts, seconds=time.monotonic() - started, build=True)
     stems_share(revision_id=render.revision_id, arrangement=arrangement, variant=variant, soundfont=soundfont)
     profile = profile_for_stems(
         arrangement, variant, soundfont=soundfont, stem_dir=stems_local_dir(revision_id=render.revision_id)

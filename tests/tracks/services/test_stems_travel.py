@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -33,6 +34,14 @@ def _no_writes_from_render_threads(monkeypatch: Any, settings: Any) -> None:
 
     monkeypatch.setattr(render_execution, "_progress_writer", lambda render_id: lambda fraction: None)
     settings.RENDER_HEARTBEAT_S = 3600
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rates() -> Iterator[None]:
+    """Whether to fetch is priced from speeds this process measured: start each test from none."""
+    stem_services.stems_rates_reset()
+    yield
+    stem_services.stems_rates_reset()
 
 
 def render_now(*, user: Any, revision: Any, settings: dict, task_id: str) -> Render:
@@ -105,6 +114,7 @@ def test_a_worker_without_the_stems_fetches_them_for_a_mix_change(
         raise AssertionError("the mix change synthesized instead of fetching the stems")
 
     monkeypatch.setattr(engine_render, "_render_groups", no_synthesis)
+    settings.RENDER_STEMS_FETCH_MB_PER_S = 100_000.0  # a fast link: fetching is the cheaper way
 
     # when: a mix change of the same key and tempo runs through the render task
     mix_change, _ = services.render_request(
