@@ -48,7 +48,12 @@ RATE_WEIGHT = 0.3  # weight of the newest measurement in the running means: rece
 
 
 def stems_fetch_is_cheaper(
-    *, archive_bytes: float, fetch_bytes_per_s: float, audio_s: float, parts: float, synth_audio_s_per_s: float
+    *,
+    archive_bytes: float,
+    fetch_bytes_per_s: float,
+    audio_s: float,
+    parts: float,
+    synth_audio_s_per_s: float,
 ) -> bool:
     """True when fetching a stem set of ``archive_bytes`` is estimated to take less time than
     synthesizing ``parts`` audible parts of ``audio_s`` seconds (see ``stems_estimates``)."""
@@ -63,7 +68,12 @@ def stems_fetch_is_cheaper(
 
 
 def stems_estimates(
-    *, archive_bytes: float, fetch_bytes_per_s: float, audio_s: float, parts: float, synth_audio_s_per_s: float
+    *,
+    archive_bytes: float,
+    fetch_bytes_per_s: float,
+    audio_s: float,
+    parts: float,
+    synth_audio_s_per_s: float,
 ) -> tuple[float, float]:
     """Estimated seconds to fetch (download and unpack) and to synthesize instead."""
     fetch_s = max(archive_bytes, 0) / max(fetch_bytes_per_s, 1e-9)
