@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
+from . import dsp
 from .arrangement import Arrangement
 from .errors import RenderFailed
 from .timeline import Timeline
@@ -121,7 +121,7 @@ def _synthesize(text: str, rate: int, *, espeak: str, cache_dir: Path | None, sa
         raise RenderFailed(f"espeak-ng could not speak {text!r}")
     rate_in, samples = _read_stream_wav(done.stdout)
     if rate_in != sample_rate:
-        samples = resample_poly(samples, sample_rate, rate_in).astype(np.float32)
+        samples = dsp.resample(samples, rate_in, sample_rate).astype(np.float32)
     loud = np.flatnonzero(np.abs(samples) > _SILENCE)
     word = samples[loud[0] : loud[-1] + 1] if loud.size else samples[:0]
     peak = float(np.max(np.abs(word))) if word.size else 0.0

@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, signal
 
+from . import dsp
 from .errors import RenderFailed
 
 ROW_S = 0.01  # peaks and limiter gains are kept per 10 ms row
@@ -94,11 +94,11 @@ class LoudnessMeter:
 
     def prime(self, block: np.ndarray) -> None:
         """Run the filter over audio just before the measured stretch, so it starts settled."""
-        _, self._state = signal.sosfilt(self._sos, block, axis=0, zi=self._state)
+        _, self._state = dsp.sosfilt(self._sos, block, self._state)
 
     def add(self, block: np.ndarray) -> None:
         """Measure the next ``block`` (frames, channels) of float32 samples."""
-        weighted, self._state = signal.sosfilt(self._sos, block, axis=0, zi=self._state)
+        weighted, self._state = dsp.sosfilt(self._sos, block, self._state)
         energy = np.einsum("ij,ij->i", weighted, weighted, dtype=np.float64)
         whole = block.shape[0] // self.hop * self.hop
         self._steps.append(energy[:whole].reshape(-1, self.hop).mean(axis=1))
@@ -160,7 +160,7 @@ class TruePeakMeter:
         # so the interpolated points fall on the quarter-sample grid and the original samples come out
         # unchanged (the standard's even-length example reads a crest midway between samples
         # 0.17 dB low, as its points sit an eighth of a sample off).
-        self._taps = signal.firwin(49, 0.25, window=("kaiser", 8.0)) * 4
+        self._taps = dsp.firwin_kaiser(49, 0.25, 8.0) * 4
 
     def add(self, block: np.ndarray) -> None:
         """Meter the next ``block`` (frames, channels)."""
@@ -185,7 +185,7 @@ class TruePeakMeter:
             stop = min(frames, (int(last) + 1) * self.row + context)
             segment = block[start:stop]
             for channel in range(channels):
-                upsampled = signal.upfirdn(self._taps, segment[:, channel], up=4)
+                upsampled = dsp.upsample(self._taps, segment[:, channel], 4)
                 trimmed = upsampled[4 * context : -4 * context]
                 self.peak = max(self.peak, float(np.abs(trimmed).max(initial=0.0)))
 
@@ -292,9 +292,9 @@ def limiter_gains(row_peak: np.ndarray, *, gain_db: float, ceiling_dbtp: float) 
     with np.errstate(divide="ignore"):
         over_db = np.maximum(20 * np.log10(np.maximum(peaks, 1e-12)) + gain_db - 20 * math.log10(ceiling), 0)
     held = np.maximum.accumulate(over_db + steps) - steps
-    widened = ndimage.maximum_filter1d(held, 2 * _ATTACK_ROWS + 1, mode="nearest")
-    reduction = np.maximum(ndimage.uniform_filter1d(widened, 2 * _ATTACK_ROWS + 1, mode="nearest"), held)
-    reduction = ndimage.maximum_filter1d(reduction, 3, mode="nearest")
+    widened = dsp.maximum_filter1d(held, 2 * _ATTACK_ROWS + 1)
+    reduction = np.maximum(dsp.uniform_filter1d(widened, 2 * _ATTACK_ROWS + 1), held)
+    reduction = dsp.maximum_filter1d(reduction, 3)
     return np.asarray(10 ** ((gain_db - reduction) / 20))
 
 

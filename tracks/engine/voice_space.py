@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import fft as sp_fft
 
 from .mix import StemMixer
 from .transform import Performance
@@ -182,14 +181,14 @@ def carve_accompaniment(
                 if active.size:
                     index = active[:, None] * HOP + np.arange(FFT_SIZE)[None, :]
                     segments = signal[index] * window[None, :, :]  # (active, FFT_SIZE, 2)
-                    spectra = sp_fft.rfft(segments, axis=1)
+                    spectra = np.fft.rfft(segments, axis=1)
                     # Only the bins the cut reaches change; the rest of the difference is zero.
                     depth = engaged[active, None] * depth_db[None, low:high]
                     change = (10 ** (-depth / 20) - 1).astype(np.float32)
                     cut = spectra[:, low:high] * change[:, :, None]
                     spectra[:] = 0
                     spectra[:, low:high] = cut
-                    delta = sp_fft.irfft(spectra, n=FFT_SIZE, axis=1) * window[None, :, :]
+                    delta = np.fft.irfft(spectra, n=FFT_SIZE, axis=1) * window[None, :, :]
                     # Overlap-add by halves: frame j's halves land on hops j and j + 1.
                     halves = out_block.reshape(count + 1, HOP, 2)
                     halves[active] += delta[:, :HOP]
