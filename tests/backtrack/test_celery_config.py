@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from django.conf import settings
 
 from backtrack.celery import app
@@ -30,3 +32,20 @@ def test_the_broker_is_the_configured_redis_and_no_results_are_stored() -> None:
     assert app.conf.broker_url.startswith("redis://")
     assert app.conf.result_backend is None
     assert app.conf.task_ignore_result is True
+
+
+def test_a_worker_process_bounds_its_malloc_arenas(monkeypatch) -> None:
+    import backtrack.celery as worker_module
+
+    calls: list[tuple[int, int]] = []
+
+    def mallopt(option: int, value: int) -> int:
+        calls.append((option, value))
+        return 1
+
+    fake = SimpleNamespace(mallopt=mallopt)
+    monkeypatch.setattr(worker_module.ctypes, "CDLL", lambda _name: fake)
+    # when a pool process starts
+    worker_module._bound_malloc()
+    # then glibc keeps two arenas and maps every block over 128 KiB (returned when freed)
+    assert calls == [(-8, 2), (-3, 128 * 1024)]
