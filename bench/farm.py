@@ -12,7 +12,12 @@ them), and identical repeats (answered from the database). It reports, per farm 
 - the share of mix changes that had to synthesize (no stems on the worker or in storage);
 - the mean render time (claim to done), the per-render CPU cost the README's sizing model uses.
 
+By default each machine's one worker consumes every queue. With ``--background-worker`` each machine
+runs the Procfile's two workers instead, sharing its disk: ``worker`` on the renders queue only, and
+``background`` on the stems and maintenance queues (``nice -n 10``, one process).
+
     .venv/bin/python bench/farm.py [--requests 30] [--interval 2.0] [--minutes 0.5] [--seed 1]
+    .venv/bin/python bench/farm.py --background-worker
 """
 
 from __future__ import annotations
@@ -77,38 +82,63 @@ def configure_environment(scratch: Path, endpoint: str, bucket: str) -> dict[str
 
 
 class Machine:
-    """A Celery worker with its own disk (render cache, temp folder), like another host."""
+    """A Celery worker with its own disk (render cache, temp folder), like another host.
 
-    def __init__(self, env: dict[str, str], disk: Path) -> None:
+    ``background=True``: two workers on that disk, as the Procfile runs them: one on the renders
+    queue, and one on the stems and maintenance queues at nice 10 (else one worker on every queue).
+    The queue names are WORKER_QUEUES's; the test settings prefix them with BACKTRACK_TEST_QUEUE
+    (backtrack/queues.py), as they do the routes the web side publishes to.
+    """
+
+    def __init__(self, env: dict[str, str], disk: Path, *, background: bool = False) -> None:
         (disk / "tmp").mkdir(parents=True, exist_ok=True)
-        self.log_path = disk / "worker.log"
-        self.handle = self.log_path.open("wb")
-        machine_env = {**env, "RENDER_CACHE_DIR": str(disk / "cache"), "TMPDIR": str(disk / "tmp")}
-        self.process = subprocess.Popen(
+        self.disk = disk
+        self.env = {**env, "RENDER_CACHE_DIR": str(disk / "cache"), "TMPDIR": str(disk / "tmp")}
+        self.workers: list[tuple[subprocess.Popen[bytes], Path, Any]] = []
+        try:
+            if background:
+                self._start("renders", queues="renders")
+                self._start("background", queues="stems,maintenance", nice=10)
+            else:
+                self._start("farm")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, name: str, *, queues: str | None = None, nice: int = 0) -> None:
+        log_path = self.disk / f"{name}.log"
+        handle = log_path.open("wb")
+        env = {**self.env, "WORKER_QUEUES": queues} if queues else self.env
+        process = subprocess.Popen(
             [
+                *(["nice", "-n", str(nice)] if nice else []),
                 str(Path(sys.executable).with_name("celery")), "-A", "backtrack", "worker", "-P", "prefork",
-                "-c", "1", "--loglevel=INFO", "-n", f"farm-{uuid.uuid4().hex[:6]}@%h",
+                "-c", "1", "--loglevel=INFO", "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h",
                 "--without-gossip", "--without-mingle", "--without-heartbeat",
             ],
-            cwd=REPO_ROOT, env=machine_env, stdout=self.handle, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
+        self.workers.append((process, log_path, handle))
         deadline = time.monotonic() + 60
-        while " ready." not in self.log_path.read_text(errors="replace"):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"worker did not start:\n{self.log_path.read_text(errors='replace')}")
+        while " ready." not in log_path.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"worker did not start:\n{log_path.read_text(errors='replace')}")
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+        for process, _log_path, _handle in self.workers:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process, _log_path, handle in self.workers:
             try:
-                self.process.wait(timeout=30)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.handle.close()
+                os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            handle.close()
+        self.workers = []
 
 
 def request_stream(rng: random.Random, songs: list[int], count: int, interval: float) -> list[dict[str, Any]]:
@@ -219,6 +249,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=0.5, help="length of each song")
     parser.add_argument("--parts", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--background-worker",
+        action="store_true",
+        help="per machine, a renders worker and a background worker (stems, maintenance; nice 10)",
+    )
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="backtrack-farm-"))
@@ -270,7 +305,9 @@ def main() -> None:
             # Fresh songs per farm size, so neither starts with the other's renders or stems.
             songs = [upload(f"Song {size}-{number}", seed=100 * size + number) for number in range(SONGS)]
             while len(machines) < size:
-                machines.append(Machine(env, scratch / f"machine-{len(machines) + 1}"))
+                machines.append(
+                    Machine(env, scratch / f"machine-{len(machines) + 1}", background=args.background_worker)
+                )
             stream = request_stream(random.Random(args.seed), songs, args.requests, args.interval)
             results[size] = run_stream(clients, stream)
     finally:
@@ -284,11 +321,16 @@ def main() -> None:
     print(
         f"{SINGERS} singers, {SONGS} songs of {args.minutes:g} min and {args.parts} parts; "
         f"{args.requests} requests per farm, one every {args.interval:g} s on average "
-        "(40 % new variants, 40 % mix changes and 20 % repeats of variants already heard)"
+        "(40 % new variants, 40 % mix changes and 20 % repeats of variants already heard); "
+        + (
+            "per machine a renders worker and a background worker (stems, maintenance; nice 10)"
+            if args.background_worker
+            else "per machine one worker on every queue"
+        )
     )
     for size, result in results.items():
         print(
-            f"{size} worker(s): {result['per_minute']:5.1f} renders/min ({result['renders']} renders, "
+            f"{size} machine(s): {result['per_minute']:5.1f} renders/min ({result['renders']} renders, "
             f"{result['requests']} requests in {result['elapsed']:.0f} s); request->MP3 p50 "
             f"{result['p50']:.1f} s, p95 {result['p95']:.1f} s; mix changes synthesized "
             f"{result['mix_synthesized']}/{result['mix_changes']}; mean render {result['render_s']:.2f} s"
