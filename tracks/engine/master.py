@@ -98,8 +98,8 @@ class LoudnessMeter:
 
     def add(self, block: np.ndarray) -> None:
         """Measure the next ``block`` (frames, channels) of float32 samples."""
-        weighted, self._state = dsp.sosfilt(self._sos, block, self._state)
-        energy = np.einsum("ij,ij->i", weighted, weighted, dtype=np.float64)
+        weighted, self._state = dsp.sosfilt(self._sos, block, self._state, channels_first=True)
+        energy = np.einsum("ij,ij->j", weighted, weighted, dtype=np.float64)
         whole = block.shape[0] // self.hop * self.hop
         self._steps.append(energy[:whole].reshape(-1, self.hop).mean(axis=1))
 

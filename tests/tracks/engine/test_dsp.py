@@ -25,6 +25,8 @@ def test_sosfilt_matches_scipy_with_its_state(rate: int, frames: int) -> None:
     filtered, final_state = dsp.sosfilt(sos, samples, state)
     np.testing.assert_allclose(filtered, expected, atol=1e-5)
     np.testing.assert_allclose(final_state, expected_state, atol=1e-5)
+    by_channel, _ = dsp.sosfilt(sos, samples, state, channels_first=True)
+    np.testing.assert_array_equal(by_channel, filtered.T)
 
 
 def test_sosfilt_in_blocks_continues_where_it_stopped() -> None:
