@@ -146,6 +146,10 @@ def carve_accompaniment(
 
     Writes a (frames, 2) float32 .npy at ``out_path`` chunk by chunk (a few MB of memory).
     """
+    # Imported here, not with the engine: scipy.fft is 4x faster than numpy.fft on these frames,
+    # but costs a process ~27 MB, which only renders with space for the voice should pay.
+    from scipy import fft as sp_fft
+
     out = Path(out_path)
     hops = -(-frames // HOP) + 2
     envelope = _envelope(spans, hops, sample_rate)
@@ -181,14 +185,14 @@ def carve_accompaniment(
                 if active.size:
                     index = active[:, None] * HOP + np.arange(FFT_SIZE)[None, :]
                     segments = signal[index] * window[None, :, :]  # (active, FFT_SIZE, 2)
-                    spectra = np.fft.rfft(segments, axis=1)
+                    spectra = sp_fft.rfft(segments, axis=1)
                     # Only the bins the cut reaches change; the rest of the difference is zero.
                     depth = engaged[active, None] * depth_db[None, low:high]
                     change = (10 ** (-depth / 20) - 1).astype(np.float32)
                     cut = spectra[:, low:high] * change[:, :, None]
                     spectra[:] = 0
                     spectra[:, low:high] = cut
-                    delta = np.fft.irfft(spectra, n=FFT_SIZE, axis=1) * window[None, :, :]
+                    delta = sp_fft.irfft(spectra, n=FFT_SIZE, axis=1) * window[None, :, :]
                     # Overlap-add by halves: frame j's halves land on hops j and j + 1.
                     halves = out_block.reshape(count + 1, HOP, 2)
                     halves[active] += delta[:, :HOP]
