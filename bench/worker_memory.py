@@ -30,7 +30,6 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.farm import configure_environment, start_s3  # noqa: E402
+from bench.farm import configure_environment, start_s3, stop_workers  # noqa: E402
 
 FLUIDR3 = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 MIDI_DIR = REPO_ROOT / "tests" / "data" / "midi"
@@ -240,15 +239,7 @@ class RenderWorker:
         self._stop.set()
         if self._sampler is not None:
             self._sampler.join()
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.handle.close()
+        stop_workers([(self.process, self.handle)])
 
 
 # -- the requests ---------------------------------------------------------------------------------
