@@ -29,6 +29,7 @@ from tracks.engine.arrangement import Arrangement
 from tracks.engine.render import effective_part_gains
 from tracks.engine.stem_cache import stem_set_complete, stem_set_directory, stem_set_pack, stem_set_unpack
 from tracks.models import Render, Revision
+from tracks.services.sections import engine_use_sections
 from tracks.services.sounds import sound_path
 from tracks.services.storage import revision_arrangement_load
 
@@ -220,6 +221,9 @@ def stems_fetch(*, render: Render, build: bool = False) -> bool:
         if not default_storage.exists(name):
             return False
         arrangement = revision_arrangement_load(revision=revision)
+        # The producer's sections, as the render will use them: the set of an arranged variant or
+        # one with dynamics is named by them, so a fetch by the analysis' would land unused.
+        engine_use_sections(arrangement=arrangement, revision=revision)
         directory = _local_set(
             revision_id=revision.pk, arrangement=arrangement, variant=variant, soundfont=soundfont
         )

@@ -238,3 +238,36 @@ def test_pricing_trouble_never_raises(
 
     # when / then: no fetch, no error
     assert stems_fetch(render=mix_change(performer=performer, track=track)) is False
+
+
+@pytest.mark.django_db
+def test_a_fetched_set_of_a_variant_arranged_by_the_producers_sections_serves_its_render(
+    settings: Any, track: Any, performer: Any, tmp_path: Path
+) -> None:
+    from tracks.services.sections import revision_sections_update
+
+    # given: the producer named the sections, and another worker shared the stems of a variant
+    # arranged by them
+    settings.RENDER_SHARE_STEMS = True
+    revision = track.current_revision
+    revision_sections_update(
+        user=track.producer, revision=revision, sections=[{"name": "Opening", "start_bar": 1}]
+    )
+    arranged = {"arrangement": ["Opening x2"]}
+    first = render_now(user=performer, revision=revision, settings=arranged, task_id="a")
+    assert first.status == RenderStatus.DONE, first.error
+    assert services.render_stems_prepare(render_id=first.pk)
+    settings.RENDER_CACHE_DIR = tmp_path / "other-worker-cache"
+    stem_services.stems_rates_reset()
+    stem_services.stems_fetch_observe(archive_bytes=10**12, seconds=1.0)  # a fast link
+    # when: a mix change of that variant is fetched for on this worker
+    requested, _ = services.render_request(
+        user=performer, revision=revision, settings={**arranged, "mix": {"1": {"gain_db": -6}}}
+    )
+    render = services.render_claim(render_id=requested.pk, task_id="b")
+    assert render is not None
+    assert stems_fetch(render=render) is True
+    # then: the render finds the fetched stems where it looks for them
+    done = services.render_execute(render=render)
+    assert done.status == RenderStatus.DONE, done.error
+    assert done.stems_reused is True
