@@ -87,7 +87,13 @@ _SIGNATURES: dict[str, tuple[type, list[type]]] = {
     "fluid_synth_pin_preset": (_int, [_void_p, _int, _int, _int]),
     "fluid_synth_unpin_preset": (_int, [_void_p, _int, _int, _int]),
 }
+# Pinning presets (FluidSynth 2.3+) is what makes loading samples on demand safe across renders;
+# an older FluidSynth loads every sample of a SoundFont, as it did before.
+_PINNING = {"fluid_synth_pin_preset", "fluid_synth_unpin_preset"}
+DYNAMIC_SAMPLES = all(hasattr(_lib, name) for name in _PINNING)
 for _name, (_restype, _argtypes) in _SIGNATURES.items():
+    if _name in _PINNING and not DYNAMIC_SAMPLES:
+        continue
     _function = getattr(_lib, _name)
     _function.restype = _restype
     _function.argtypes = _argtypes
@@ -106,7 +112,8 @@ def fluidsynth_version() -> str:
 def synth_identity() -> str:
     """What besides the events and the SoundFont decides a stem's samples: FluidSynth and its effects."""
     effects = ",".join(f"{name}={value}" for name, value in sorted(EFFECTS.items()))
-    return f"fluidsynth {fluidsynth_version()}; samples loaded per preset; {effects}"
+    loading = "samples loaded per preset; " if DYNAMIC_SAMPLES else ""
+    return f"fluidsynth {fluidsynth_version()}; {loading}{effects}"
 
 
 @dataclass(frozen=True)
@@ -163,7 +170,7 @@ class _SharedSoundFonts:
             if path not in self._fonts:
                 self._drop_idle(keep=None)
                 settings = _lib.new_fluid_settings()
-                _lib.fluid_settings_setint(settings, b"synth.dynamic-sample-loading", 1)
+                _lib.fluid_settings_setint(settings, b"synth.dynamic-sample-loading", int(DYNAMIC_SAMPLES))
                 owner = _lib.new_fluid_synth(settings)
                 sfont_id = _lib.fluid_synth_sfload(owner, os.fsencode(path), 0) if owner else -1
                 sfont = _lib.fluid_synth_get_sfont_by_id(owner, sfont_id) if sfont_id >= 0 else None
@@ -185,7 +192,7 @@ class _SharedSoundFonts:
     def pin(self, path: str, preset: Preset, *, synth: int, font_id: int) -> None:
         """Keep ``preset``'s samples loaded for one more render; call holding ``_SAMPLES_LOCK``."""
         key = (path, preset)
-        if self._pins.get(key, 0) == 0:
+        if self._pins.get(key, 0) == 0 and DYNAMIC_SAMPLES:
             _lib.fluid_synth_pin_preset(synth, font_id, *preset)
         self._pins[key] = self._pins.get(key, 0) + 1
 
@@ -195,7 +202,8 @@ class _SharedSoundFonts:
         self._pins[key] -= 1
         if self._pins[key] == 0:
             del self._pins[key]
-            _lib.fluid_synth_unpin_preset(synth, font_id, *preset)
+            if DYNAMIC_SAMPLES:
+                _lib.fluid_synth_unpin_preset(synth, font_id, *preset)
 
     def _drop_idle(self, keep: str | None) -> None:
         for path in [path for path, users in self._users.items() if users == 0 and path != keep]:

@@ -192,3 +192,24 @@ def test_a_preset_stays_loaded_while_any_thread_holds_it(tmp_path: Path, soundfo
     assert synth._SHARED._pins[key] == held + 1
     _in_thread(lambda: second[0].render(_job(tmp_path / "d.npy", [33])))
     assert synth._SHARED._pins.get(key, 0) == held
+
+
+def test_without_preset_pinning_every_sample_is_loaded_and_renders_alike(
+    tmp_path: Path, soundfont: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a FluidSynth older than 2.3, which cannot pin presets
+    def no_pinning(*_args: object) -> int:
+        raise AssertionError("pinned a preset without FluidSynth support")
+
+    monkeypatch.setattr(synth, "DYNAMIC_SAMPLES", False)
+    monkeypatch.setattr(synth, "_SHARED", synth._SharedSoundFonts())
+    monkeypatch.setattr(synth._lib, "fluid_synth_pin_preset", no_pinning)
+    monkeypatch.setattr(synth._lib, "fluid_synth_unpin_preset", no_pinning)
+    job = _job(tmp_path / "old.npy", [0, 48, 33], change_under_note=True)
+    # when a synth renders
+    synth.Synth(str(soundfont)).render(job)
+    synth.Synth(str(soundfont)).render(_job(tmp_path / "again.npy", [33]))
+    # then it played, loading the whole SoundFont as before, and the stem cache knows the difference
+    played = np.load(job.out_path)
+    assert np.abs(played).max() > 0.01
+    assert "samples loaded per preset" not in synth.synth_identity()
