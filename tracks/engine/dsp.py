@@ -38,7 +38,6 @@ def _block_system(sos_key: tuple[tuple[float, ...], ...]) -> dict[str, np.ndarra
 
     - ``block`` (L + S, L): a block's row (its samples, then the state it starts in) times this is
       its output: its samples through the impulse response plus the response to that state;
-    - ``from_state`` (L, S): the block's output from the state it starts in;
     - ``to_state`` (S, L): what its samples leave in the state at its end (column n: A^(L-1-n) B);
     - ``within`` (L + 1, S, S): the one-sample transition A raised to 0..L (A^L: one block).
     """
@@ -73,7 +72,6 @@ def _block_system(sos_key: tuple[tuple[float, ...], ...]) -> dict[str, np.ndarra
     return {
         # a block's row (samples, starting state) times this is the block's output
         "block": np.vstack([zero_state.T, from_state.T]),
-        "from_state": from_state,
         "to_state": to_state,
         "within": np.array(within),
     }

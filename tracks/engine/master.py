@@ -94,7 +94,7 @@ class LoudnessMeter:
 
     def prime(self, block: np.ndarray) -> None:
         """Run the filter over audio just before the measured stretch, so it starts settled."""
-        _, self._state = dsp.sosfilt(self._sos, block, self._state)
+        _, self._state = dsp.sosfilt(self._sos, block, self._state, channels_first=True)
 
     def add(self, block: np.ndarray) -> None:
         """Measure the next ``block`` (frames, channels) of float32 samples."""

@@ -155,7 +155,7 @@ class _SharedSoundFonts:
     presets and one copy of each sample. A preset's samples are read when a synth selects it and
     stay while any render that selected it runs (:meth:`pin`); then they are freed. Measured with
     FluidR3, two render threads, three songs in a row: peak RSS 293 MB with the whole SoundFont in
-    memory, 203 MB with only what the songs play. A SoundFont no synth uses is kept until another
+    memory, 196 MB with only what the songs play. A SoundFont no synth uses is kept until another
     one is needed, then unloaded.
     """
 
