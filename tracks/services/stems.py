@@ -240,20 +240,16 @@ def stems_fetch(*, render: Render, build: bool = False) -> bool:
             "synth_audio_s_per_s": rates["build" if build else "render"],
         }
         fetch_s, synth_s = stems_estimates(**priced)
-        if not stems_fetch_is_cheaper(**priced):
-            logger.info(
-                "render %s: synthesizing (est. %.1f s) rather than fetching stems (est. %.1f s)",
-                render.pk,
-                synth_s,
-                fetch_s,
-            )
-            return False
+        cheaper = stems_fetch_is_cheaper(**priced)
         logger.info(
-            "render %s: fetching stems (est. %.1f s) rather than synthesizing (est. %.1f s)",
+            "render %s: %s",
             render.pk,
-            fetch_s,
-            synth_s,
+            f"fetching stems (est. {fetch_s:.1f} s) rather than synthesizing (est. {synth_s:.1f} s)"
+            if cheaper
+            else f"synthesizing (est. {synth_s:.1f} s) rather than fetching stems (est. {fetch_s:.1f} s)",
         )
+        if not cheaper:
+            return False
         started = time.monotonic()
         with tempfile.NamedTemporaryFile(dir=_tmp_dir(), suffix=".tar") as handle:
             bucket = getattr(default_storage, "bucket", None)
