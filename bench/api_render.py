@@ -14,10 +14,8 @@ settings (TimGM6mb) and a queue of its own, it uploads a generated 3-minute 8-pa
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +26,8 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+
+from bench.process_groups import stop_process_groups  # noqa: E402
 
 
 def configure_environment(scratch: Path) -> dict[str, str]:
@@ -67,15 +67,7 @@ class Worker:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.handle.close()
+        stop_process_groups([(self.process, self.handle)])
 
 
 def wait_for_log(worker: Worker, *words: str, count: int, timeout: float = 120.0) -> float:

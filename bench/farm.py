@@ -27,7 +27,6 @@ import contextlib
 import os
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -36,10 +35,12 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+
+from bench.process_groups import stop_process_groups  # noqa: E402
 
 SINGERS = 10
 SONGS = 3
@@ -79,22 +80,6 @@ def configure_environment(scratch: Path, endpoint: str, bucket: str) -> dict[str
     }
     os.environ.update(env)
     return {**os.environ, **env}
-
-
-def stop_workers(workers: list[tuple[subprocess.Popen[bytes], IO[bytes]]]) -> None:
-    """Stop Celery workers started in sessions of their own: a warm shutdown for all at once, then
-    whatever is left of each process group is killed, and their logs closed."""
-    for process, _handle in workers:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process, handle in workers:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        handle.close()
 
 
 class Machine:
@@ -143,7 +128,7 @@ class Machine:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        stop_workers([(process, handle) for process, _log_path, handle in self.workers])
+        stop_process_groups([(process, handle) for process, _log_path, handle in self.workers])
         self.workers = []
 
 

@@ -40,7 +40,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -56,6 +55,8 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+
+from bench.process_groups import stop_process_groups  # noqa: E402
 
 PLAYABLE_BYTES = 48_000 + 627  # 2 s at 192 kbps and one more frame
 TARGET_FIRST_S = 1.0
@@ -122,16 +123,7 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # the engine's synth processes too
-        self.handle.close()
+        stop_process_groups([(self.process, self.handle)])
 
 
 def start_worker(env: dict[str, str], scratch: Path, concurrency: int, *, trace: bool) -> Process:

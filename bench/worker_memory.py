@@ -43,7 +43,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.farm import configure_environment, start_s3, stop_workers  # noqa: E402
+from bench.farm import configure_environment, start_s3  # noqa: E402
+from bench.process_groups import stop_process_groups  # noqa: E402
 
 FLUIDR3 = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 MIDI_DIR = REPO_ROOT / "tests" / "data" / "midi"
@@ -239,7 +240,7 @@ class RenderWorker:
         self._stop.set()
         if self._sampler is not None:
             self._sampler.join()
-        stop_workers([(self.process, self.handle)])
+        stop_process_groups([(self.process, self.handle)])
 
 
 # -- the requests ---------------------------------------------------------------------------------
