@@ -1,5 +1,7 @@
 """A SoundFont's samples are read only while presets use them, and shared by every render thread."""
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from tracks.engine import synth
 from tracks.engine.synth import StemJob
 
 FLUIDR3 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+REPO_ROOT = Path(__file__).resolve().parents[3]
 RATE = 44_100
 
 
@@ -62,14 +65,28 @@ def _job(out: Path, programs: list[int], *, change_under_note: bool = False) -> 
 
 def test_loading_a_soundfont_reads_no_samples_until_a_preset_plays() -> None:
     fluidr3 = _fluidr3()
-    # given a process without FluidR3
-    before = _rss_mb()
-    made: list[synth.Synth] = []
+    # given a fresh process without FluidR3 (in this one, an earlier test may have loaded it, and
+    # FluidSynth's sample cache would then hide a load of every sample)
+    script = (
+        "import threading\n"
+        "from pathlib import Path\n"
+        "from tracks.engine import synth\n"
+        "def rss():\n"
+        "    return int(Path('/proc/self/status').read_text().split('VmRSS:')[1].split()[0]) / 1024\n"
+        "before = rss()\n"
+        "made = []\n"
+        f"thread = threading.Thread(target=lambda: made.append(synth.Synth({str(fluidr3)!r})))\n"
+        "thread.start()\n"
+        "thread.join()\n"
+        "print(rss() - before, made[0].soundfont)\n"
+    )
     # when a render thread makes its synth with it (about 150 MB of samples in the file)
-    _in_thread(lambda: made.append(synth.Synth(str(fluidr3))))
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    grown_mb, loaded = result.stdout.split()
     # then only the presets' descriptions were read, not the samples
-    assert _rss_mb() - before < 40
-    assert made[0].soundfont == str(fluidr3)
+    assert float(grown_mb) < 40
+    assert loaded == str(fluidr3)
 
 
 def test_render_threads_share_the_samples_they_use(tmp_path: Path) -> None:
