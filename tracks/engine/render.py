@@ -59,7 +59,7 @@ END_MARGIN_S = 0.25
 TARGET_LUFS = -14.0
 CEILING_DBTP = -1.0
 MP3_QUALITY = 7  # LAME -q: 3x faster than -q 2 and transparent enough at 192 kbps
-STEM_LAYOUT_VERSION = 2  # 2: no mid-song quiet skipping (stems add up to the group render); unity sum
+STEM_LAYOUT_VERSION = 3  # 2: stems add up to the group render (no mid-song quiet skipping); 3: dry click
 _MAX_OUTPUT_ATTEMPTS = 3  # passes two with less gain after an intersample over
 _CHUNK_FRAMES = 110_250  # 2.5 s: small enough that one per encoder thread stays a few MB
 
@@ -291,21 +291,27 @@ def _perform(arrangement: Arrangement, settings: VariantSettings) -> Performance
     )
 
 
+def stem_set_identity(arrangement: Arrangement, settings: VariantSettings) -> str:
+    """What decides a stem set's samples besides its SoundFont file: the arrangement, the stem key,
+    the sections they follow, FluidSynth and its effects, the stem layout. The same on every machine,
+    so a set shared through storage is named by it too (``tracks/services/stems.py``)."""
+    identity = f"{arrangement.sha256}:{settings.stem_key()}:{synth_identity()}:{STEM_LAYOUT_VERSION}"
+    if settings.arrangement or settings.dynamics:
+        # These follow the sections, which a producer may correct: stems of the old ones must not serve.
+        sections = arrangement.analysis.get("original_sections", arrangement.analysis.get("sections"))
+        identity += ":" + json.dumps(sections, sort_keys=True, default=str)
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
 def _stem_directory(
     arrangement: Arrangement, settings: VariantSettings, soundfont: Path, stem_dir: str | os.PathLike[str]
 ) -> Path:
     """Where the per-part stems of (arrangement, stem key, SoundFont) are cached."""
     stat = soundfont.stat()
     identity = (
-        f"{arrangement.sha256}:{settings.stem_key()}:{soundfont.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-        f":{synth_identity()}"
+        f"{stem_set_identity(arrangement, settings)}:{soundfont.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
     )
-    if settings.arrangement or settings.dynamics:
-        # These follow the sections, which a producer may correct: stems of the old ones must not serve.
-        sections = arrangement.analysis.get("original_sections", arrangement.analysis.get("sections"))
-        identity += ":" + json.dumps(sections, sort_keys=True, default=str)
-    digest = hashlib.sha256(f"{identity}:{STEM_LAYOUT_VERSION}".encode()).hexdigest()[:32]
-    return Path(stem_dir) / digest
+    return Path(stem_dir) / hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
 def _render_groups(
@@ -562,6 +568,7 @@ def stem_jobs(
                 d1=performance.d1[mine],
                 d2=performance.d2[mine],
                 sysex=performance.sysex,
+                effects=performance.click_part not in group,
             )
         )
     return paths, jobs

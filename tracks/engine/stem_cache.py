@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from tracks.engine.arrangement import Arrangement
-from tracks.engine.render import _load_manifest, _stem_directory
+from tracks.engine.render import _load_manifest, _stem_directory, stem_set_identity
 from tracks.engine.settings import VariantSettings
 
 
@@ -29,6 +29,12 @@ def stem_set_directory(
 ) -> Path:
     """The folder in ``stem_dir`` where ``prepare_stems`` caches the stems of ``settings.stem_key()``."""
     return _stem_directory(arrangement, settings.normalised(), Path(soundfont), stem_dir)
+
+
+def stem_set_name(arrangement: Arrangement, settings: VariantSettings) -> str:
+    """A stem set's name that is the same on every machine (unlike its folder, which names the
+    SoundFont by path): it changes whenever the samples would (FluidSynth, effects, sections)."""
+    return stem_set_identity(arrangement, settings.normalised())
 
 
 def stem_set_complete(directory: str | os.PathLike[str]) -> bool:

@@ -282,6 +282,7 @@ def _click_hits(soundfont: str) -> dict[int, tuple[float, float]]:
             d1=np.array(d1, dtype=np.int32),
             d2=np.array(d2, dtype=np.int16),
             sysex=[],
+            effects=False,  # as the click is rendered (see StemJob)
         )
         _synth_executor().submit(lambda: thread_synth(soundfont).render(job)).result()
         audio = np.load(path)

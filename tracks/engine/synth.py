@@ -128,6 +128,9 @@ class StemJob:
     d1: np.ndarray
     d2: np.ndarray
     sysex: list[bytes]
+    # Through the reverb and chorus. The click is not: a click is for timing, and its dry attack is
+    # what a player locks to (it also saves the stem an effects pass, most of a click stem's cost).
+    effects: bool = True
 
 
 @dataclass(frozen=True)
@@ -229,16 +232,8 @@ class Synth:
 
     def __init__(self, soundfont: str, sample_rate: int = 44_100) -> None:
         self.sample_rate = sample_rate
-        self._settings = _lib.new_fluid_settings()
-        _lib.fluid_settings_setnum(self._settings, b"synth.sample-rate", float(sample_rate))
-        _lib.fluid_settings_setnum(self._settings, b"synth.gain", 0.2)
-        _lib.fluid_settings_setint(self._settings, b"synth.midi-channels", CHANNELS)
-        _lib.fluid_settings_setint(self._settings, b"synth.cpu-cores", 1)
-        for name, value in EFFECTS.items():
-            if isinstance(value, int):
-                _lib.fluid_settings_setint(self._settings, name.encode(), value)
-            else:
-                _lib.fluid_settings_setnum(self._settings, name.encode(), value)
+        self._settings = self._new_settings(effects=True)
+        self._dry_settings = self._new_settings(effects=False)
         self._synth = _lib.new_fluid_synth(self._settings)
         if not self._synth:
             raise RenderFailed("FluidSynth could not start")
@@ -248,6 +243,21 @@ class Synth:
         self._pinned: set[Preset] = set()  # the presets this synth holds pinned
         self._used: set[Preset] = set()  # ... and those the current render selected
         self.load(soundfont)
+
+    def _new_settings(self, *, effects: bool) -> int:
+        settings = _lib.new_fluid_settings()
+        _lib.fluid_settings_setnum(settings, b"synth.sample-rate", float(self.sample_rate))
+        _lib.fluid_settings_setnum(settings, b"synth.gain", 0.2)
+        _lib.fluid_settings_setint(settings, b"synth.midi-channels", CHANNELS)
+        _lib.fluid_settings_setint(settings, b"synth.cpu-cores", 1)
+        for name, value in EFFECTS.items():
+            if name.endswith(".active") and not effects:
+                value = 0
+            if isinstance(value, int):
+                _lib.fluid_settings_setint(settings, name.encode(), value)
+            else:
+                _lib.fluid_settings_setnum(settings, name.encode(), value)
+        return int(settings)
 
     def load(self, soundfont: str) -> None:
         """Use ``soundfont``: the process's shared copy (see :class:`_SharedSoundFonts`)."""
@@ -269,8 +279,9 @@ class Synth:
             _lib.fluid_synth_program_reset(self._synth)
             self._keep_selected()
 
-    def reset(self) -> None:
-        """A synth in power-on state with the already loaded SoundFont moved into it.
+    def reset(self, *, effects: bool = True) -> None:
+        """A synth in power-on state with the already loaded SoundFont moved into it, with or without
+        reverb and chorus.
 
         ``fluid_synth_system_reset`` leaves voice and effect internals (reverb modulation, reused voice
         filters) from the previous render, so two renders of the same events would differ slightly.
@@ -281,7 +292,7 @@ class Synth:
         with _SAMPLES_LOCK:
             _lib.fluid_synth_remove_sfont(self._synth, sfont)
             _lib.delete_fluid_synth(self._synth)
-            self._synth = _lib.new_fluid_synth(self._settings)
+            self._synth = _lib.new_fluid_synth(self._settings if effects else self._dry_settings)
             if not self._synth:
                 raise RenderFailed("FluidSynth could not start")
             self._font_id = _lib.fluid_synth_add_sfont(self._synth, sfont)
@@ -320,7 +331,7 @@ class Synth:
 
     def render(self, job: StemJob) -> StemResult:
         """Render ``job`` into a .npy float32 (frames, 2) file, in blocks, without holding it in RAM."""
-        self.reset()
+        self.reset(effects=job.effects)
         path = Path(job.out_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as handle:

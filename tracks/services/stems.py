@@ -27,7 +27,13 @@ from django.core.files.storage import default_storage
 from tracks.engine import VariantSettings
 from tracks.engine.arrangement import Arrangement
 from tracks.engine.render import effective_part_gains
-from tracks.engine.stem_cache import stem_set_complete, stem_set_directory, stem_set_pack, stem_set_unpack
+from tracks.engine.stem_cache import (
+    stem_set_complete,
+    stem_set_directory,
+    stem_set_name,
+    stem_set_pack,
+    stem_set_unpack,
+)
 from tracks.models import Render, Revision
 from tracks.services.sections import engine_use_sections
 from tracks.services.sounds import sound_path
@@ -160,8 +166,13 @@ def _soundfont_tag(soundfont: str) -> str:
     return hashlib.sha256(f"{path.name}:{path.stat().st_size}".encode()).hexdigest()[:12]
 
 
-def stem_archive_name(*, revision_id: int, variant: VariantSettings, soundfont: str) -> str:
-    return f"{STEMS_PREFIX}/{revision_id}/{variant.stem_key()}-{_soundfont_tag(soundfont)}.tar"
+def stem_archive_name(
+    *, revision_id: int, arrangement: Arrangement, variant: VariantSettings, soundfont: str
+) -> str:
+    """Where a stem set lives in storage: named by what decides its samples (FluidSynth, its effects,
+    the sections), so a set synthesized by another engine version or for other sections never serves."""
+    name = stem_set_name(arrangement, variant)
+    return f"{STEMS_PREFIX}/{revision_id}/{name}-{_soundfont_tag(soundfont)}.tar"
 
 
 def _local_set(
@@ -188,7 +199,9 @@ def stems_share(
     directory = _local_set(
         revision_id=revision_id, arrangement=arrangement, variant=variant, soundfont=soundfont
     )
-    name = stem_archive_name(revision_id=revision_id, variant=variant, soundfont=soundfont)
+    name = stem_archive_name(
+        revision_id=revision_id, arrangement=arrangement, variant=variant, soundfont=soundfont
+    )
     if not stem_set_complete(directory) or default_storage.exists(name):
         return False
     with tempfile.NamedTemporaryFile(dir=_tmp_dir(), suffix=".tar") as handle:
@@ -217,13 +230,15 @@ def stems_fetch(*, render: Render, build: bool = False) -> bool:
         if variant.format == "midi":
             return False  # a MIDI file synthesizes nothing
         soundfont = sound_path(slug=variant.sound)
-        name = stem_archive_name(revision_id=revision.pk, variant=variant, soundfont=soundfont)
-        if not default_storage.exists(name):
-            return False
         arrangement = revision_arrangement_load(revision=revision)
         # The producer's sections, as the render will use them: the set of an arranged variant or
         # one with dynamics is named by them, so a fetch by the analysis' would land unused.
         engine_use_sections(arrangement=arrangement, revision=revision)
+        name = stem_archive_name(
+            revision_id=revision.pk, arrangement=arrangement, variant=variant, soundfont=soundfont
+        )
+        if not default_storage.exists(name):
+            return False
         directory = _local_set(
             revision_id=revision.pk, arrangement=arrangement, variant=variant, soundfont=soundfont
         )

@@ -1,5 +1,6 @@
 """A first render does not wait for per-part stems; prepare_stems builds them; mix changes reuse them."""
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -145,3 +146,32 @@ def test_concurrent_prepare_stems_builds_once(tmp_path: Path, soundfont: Path, s
         thread.join()
     assert sorted(results) == [False, True]
     assert len(list(stems.iterdir())) == 1
+
+
+def test_the_click_is_synthesized_dry_and_the_parts_through_the_effects(
+    song: Arrangement, tmp_path: Path, soundfont: Path
+) -> None:
+    from tracks.engine import render as render_module
+    from tracks.engine.synth import Synth
+
+    # Given a variant with a click: its jobs, the click's alone
+    performance = render_module._perform(song, VariantSettings(click=True, count_in=1))
+    groups = [[0], [performance.click_part]]
+    _, jobs = render_module.stem_jobs(performance, groups, tmp_path)
+    assert [job.effects for job in jobs] == [True, False]
+    click = jobs[1]
+
+    # When the click is rendered as it is, and once through the reverb and chorus for comparison
+    synth = Synth(str(soundfont))
+    synth.render(click)
+    dry = np.load(click.out_path)
+    wet_path = tmp_path / "wet.npy"
+    synth.render(dataclasses.replace(click, out_path=str(wet_path), effects=True))
+    wet = np.load(wet_path)
+
+    # Then a click hit stops where its sample does: 400 ms after the last one the dry stem is silent,
+    # where the reverb would still ring
+    last_hit = int(click.frame[click.status >= 0x90].max())
+    after = last_hit + round(0.4 * performance.sample_rate)
+    assert np.abs(dry[after:]).max() < 1e-4
+    assert np.abs(wet[after:]).max() > 10 * max(float(np.abs(dry[after:]).max()), 1e-6)

@@ -187,3 +187,36 @@ def test_stems_of_a_deleted_revision_leave_storage_and_busy_ones_stay(s3_storage
 
     # then
     assert s3_storage.names("stems/") == []
+
+
+def test_a_stored_stem_set_is_named_by_what_decides_its_samples(track, monkeypatch):
+    from tracks.engine import VariantSettings
+    from tracks.engine import render as engine_render
+    from tracks.services.sounds import sound_path
+    from tracks.services.storage import revision_arrangement_load
+
+    # given: a revision's arrangement and an arranged variant (it follows the sections)
+    revision = track.current_revision
+    arrangement = revision_arrangement_load(revision=revision)
+    variant = VariantSettings.from_dict({"transpose": 2, "dynamics": "build"})
+    soundfont = sound_path(slug=variant.sound)
+
+    def name() -> str:
+        return stem_services.stem_archive_name(
+            revision_id=revision.pk, arrangement=arrangement, variant=variant, soundfont=soundfont
+        )
+
+    # when / then: the same set gets the same name on every call
+    first = name()
+    assert first == name()
+    assert first.startswith(f"stems/{revision.pk}/") and first.endswith(".tar")
+    # another FluidSynth or other effects (another machine's engine) name another set
+    monkeypatch.setattr(engine_render, "synth_identity", lambda: "fluidsynth 9.9.9; other effects")
+    assert name() != first
+    monkeypatch.undo()
+    # and so do corrected sections, which dynamics follow
+    sections = [dict(section) for section in arrangement.analysis["sections"]]
+    sections[0]["end_bar"] = sections[0]["end_bar"] - 1  # a producer moved a boundary
+    monkeypatch.setitem(arrangement.analysis, "sections", sections)
+    monkeypatch.delitem(arrangement.analysis, "original_sections", raising=False)
+    assert name() != first
