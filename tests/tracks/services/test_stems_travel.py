@@ -209,7 +209,8 @@ def test_a_stored_stem_set_is_named_by_what_decides_its_samples(track, monkeypat
     # when / then: the same set gets the same name on every call
     first = name()
     assert first == name()
-    assert first.startswith(f"stems/{revision.pk}/") and first.endswith(".tar")
+    assert first.startswith(f"stems/{revision.pk}/")
+    assert first.endswith(".tar")
     # another FluidSynth or other effects (another machine's engine) name another set
     monkeypatch.setattr(engine_render, "synth_identity", lambda: "fluidsynth 9.9.9; other effects")
     assert name() != first
