@@ -230,6 +230,13 @@ def stems_fetch(*, render: Render, build: bool = False) -> bool:
         if variant.format == "midi":
             return False  # a MIDI file synthesizes nothing
         soundfont = sound_path(slug=variant.sound)
+        # One listing first: most renders find no set for their sound, and then skip loading the song.
+        try:
+            _, stored = default_storage.listdir(f"{STEMS_PREFIX}/{revision.pk}")
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if not any(file_name.endswith(f"-{_soundfont_tag(soundfont)}.tar") for file_name in stored):
+            return False
         arrangement = revision_arrangement_load(revision=revision)
         # The producer's sections, as the render will use them: the set of an arranged variant or
         # one with dynamics is named by them, so a fetch by the analysis' would land unused.
@@ -237,7 +244,7 @@ def stems_fetch(*, render: Render, build: bool = False) -> bool:
         name = stem_archive_name(
             revision_id=revision.pk, arrangement=arrangement, variant=variant, soundfont=soundfont
         )
-        if not default_storage.exists(name):
+        if Path(name).name not in stored:
             return False
         directory = _local_set(
             revision_id=revision.pk, arrangement=arrangement, variant=variant, soundfont=soundfont

@@ -221,3 +221,23 @@ def test_a_stored_stem_set_is_named_by_what_decides_its_samples(track, monkeypat
     monkeypatch.setitem(arrangement.analysis, "sections", sections)
     monkeypatch.delitem(arrangement.analysis, "original_sections", raising=False)
     assert name() != first
+
+
+def test_a_render_without_stems_in_storage_does_not_load_its_song_to_look(
+    s3_storage, track, performer, monkeypatch
+):
+    # given: a render of a revision whose stems nobody shared
+    render, _ = services.render_request(user=performer, revision=track.current_revision, settings={})
+
+    loads: list[Any] = []
+    load = stem_services.revision_arrangement_load
+    monkeypatch.setattr(
+        stem_services, "revision_arrangement_load", lambda **kwargs: loads.append(kwargs) or load(**kwargs)
+    )
+
+    # when: it looks for stems before synthesizing
+    fetched = stem_services.stems_fetch(render=render)
+
+    # then: one listing answered; the song was not loaded and nothing was fetched
+    assert fetched is False
+    assert loads == []
