@@ -232,10 +232,10 @@ def stems_fetch(*, render: Render, build: bool = False) -> bool:
         soundfont = sound_path(slug=variant.sound)
         # One listing first: most renders find no set for their sound, and then skip loading the song.
         try:
-            _, stored = default_storage.listdir(f"{STEMS_PREFIX}/{revision.pk}")
+            _, stored_sets = default_storage.listdir(f"{STEMS_PREFIX}/{revision.pk}")
         except (FileNotFoundError, NotADirectoryError):
             return False
-        if not any(file_name.endswith(f"-{_soundfont_tag(soundfont)}.tar") for file_name in stored):
+        if not any(file_name.endswith(f"-{_soundfont_tag(soundfont)}.tar") for file_name in stored_sets):
             return False
         arrangement = revision_arrangement_load(revision=revision)
         # The producer's sections, as the render will use them: the set of an arranged variant or
@@ -244,7 +244,7 @@ def stems_fetch(*, render: Render, build: bool = False) -> bool:
         name = stem_archive_name(
             revision_id=revision.pk, arrangement=arrangement, variant=variant, soundfont=soundfont
         )
-        if Path(name).name not in stored:
+        if Path(name).name not in stored_sets:
             return False
         directory = _local_set(
             revision_id=revision.pk, arrangement=arrangement, variant=variant, soundfont=soundfont

@@ -231,9 +231,12 @@ def test_a_render_without_stems_in_storage_does_not_load_its_song_to_look(
 
     loads: list[Any] = []
     load = stem_services.revision_arrangement_load
-    monkeypatch.setattr(
-        stem_services, "revision_arrangement_load", lambda **kwargs: loads.append(kwargs) or load(**kwargs)
-    )
+
+    def counted_load(**kwargs: Any) -> Any:
+        loads.append(kwargs)
+        return load(**kwargs)
+
+    monkeypatch.setattr(stem_services, "revision_arrangement_load", counted_load)
 
     # when: it looks for stems before synthesizing
     fetched = stem_services.stems_fetch(render=render)
