@@ -163,9 +163,7 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     factor = rate_out // rate_in
     half = 10 * factor
     taps = firwin_kaiser(2 * half + 1, 1.0 / factor, 5.0) * factor
-    stuffed = np.zeros(samples.shape[0] * factor, dtype=np.float64)
-    stuffed[::factor] = samples
-    return np.convolve(stuffed, taps)[half : half + stuffed.shape[0]]
+    return upsample(taps, samples, factor)[half : half + samples.shape[0] * factor]
 
 
 def maximum_filter1d(values: np.ndarray, size: int) -> np.ndarray:
