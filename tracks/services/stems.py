@@ -1,7 +1,8 @@
 """Stems that travel: a worker that built a stem set shares it through the media storage, and a
 worker that lacks it fetches it instead of synthesizing again.
 
-A stem set is stored as one plain tar under ``stems/<revision>/<stem key>-<SoundFont>.tar`` (see
+A stem set is stored as one plain tar under ``stems/<revision>/<set>-<SoundFont>.tar``, ``<set>``
+naming what decides its samples (``stem_archive_name``; see
 ``tracks.engine.stem_cache`` for why plain: float32 audio barely compresses, and compressing costs
 more than synthesis). Fetching is best effort: any trouble is logged and the render synthesizes.
 
